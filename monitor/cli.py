@@ -1,0 +1,93 @@
+"""The ``monitor`` command: global options, exit codes, and the command groups.
+
+Exit codes (DESIGN.md): 0 fine, 1 failed, 2 bad usage or bad input, 3 another run holds the lock.
+Each command lives in its own module under ``monitor.commands``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import click
+import structlog
+
+from monitor import __version__
+from monitor.config import ConfigError, Settings, load_settings
+from monitor.logs import configure_logging
+from monitor.store import SchemaTooNewError, StoreError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 0, 1, 2, 3
+
+
+class BadInput(click.ClickException):
+    """Bad usage or input: exit code 2 with the message."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    log_format: str
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--db", "db", metavar="PATH", help="DuckDB file [env MONITOR_DB; default data/monitor.duckdb].")
+@click.option("--config", "config", metavar="PATH", help="TOML config file [env MONITOR_CONFIG; default ./monitor.toml].")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "console", "json"]),
+    default="auto",
+    show_default=True,
+    help="Log lines on stderr: console on a terminal, JSON otherwise (auto).",
+)
+@click.version_option(__version__, prog_name="monitor")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, config: str | None, log_format: str) -> None:
+    """Procurement Monitor: public procurement (ProZorro, OCDS) for NGO budget analysts."""
+    configure_logging(log_format)
+    try:
+        settings = load_settings(config, db)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    ctx.obj = AppContext(settings=settings, log_format=log_format)
+
+
+def _register() -> None:
+    from monitor.commands import load, query, status
+
+    cli.add_command(load.load)
+    cli.add_command(status.status)
+    cli.add_command(query.query)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the CLI and map errors to exit codes."""
+    try:
+        cli.main(args=argv, prog_name="monitor", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_FAILED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (SchemaTooNewError, StoreError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except Exception as exc:  # the last line of defence: log it with its traceback, exit 1
+        structlog.get_logger("monitor").exception("command failed", error=str(exc))
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""``monitor query SQL``: read-only SQL over the database for analysts and scripts."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+
+import click
+import duckdb
+import orjson
+
+from monitor.cli import BadInput, pass_app
+from monitor.store import connect_read_only
+
+
+def _json_default(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError
+
+
+@click.command()
+@click.argument("sql")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--limit", type=int, default=None, help="Rows to print in table format [default: 100].")
+@pass_app
+def query(app, sql: str, output_format: str, limit: int | None) -> None:
+    """Run read-only SQL over the database (writes are refused).
+
+    Example: monitor query "SELECT region, count(*) FROM processes GROUP BY ALL ORDER BY 2 DESC"
+    """
+    con = connect_read_only(app.settings.db_path)
+    try:
+        con.execute("SET enable_external_access = false")
+        try:
+            relation = con.execute(sql)
+        except duckdb.Error as exc:
+            message = str(exc)
+            if "read-only" in message.lower() or "external access" in message.lower():
+                raise BadInput(f"query refused: monitor query is read-only ({message.splitlines()[0]})") from exc
+            raise BadInput(f"query failed: {message.splitlines()[0]}") from exc
+        columns = [d[0] for d in relation.description or []]
+        if output_format == "table":
+            rows = relation.fetchmany(limit or 100)
+            _print_table(columns, rows)
+            return
+        rows = relation.fetchall()
+    finally:
+        con.close()
+    if output_format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        click.echo(orjson.dumps([dict(zip(columns, r)) for r in rows], default=_json_default,
+                                option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+
+
+def _print_table(columns: list[str], rows: list[tuple]) -> None:
+    cells = [[("" if v is None else str(v)).replace("\n", " ")[:60] for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    click.echo("  ".join("-" * w for w in widths))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")

@@ -1,0 +1,113 @@
+"""``monitor status``: schema version, row counts, cursors, last runs, quarantine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import orjson
+
+from monitor.cli import pass_app
+from monitor.store import connect_read_only, latest_schema_version
+from monitor.store.db import current_schema_version
+
+COUNTED_TABLES = (
+    "raw_records",
+    "processes",
+    "lots",
+    "items",
+    "bids",
+    "awards",
+    "contracts",
+    "contract_items",
+    "contract_changes",
+    "plans",
+    "organizations",
+    "quarantine",
+    "runs",
+)
+
+
+def collect_status(con) -> dict[str, Any]:
+    """Everything ``monitor status`` shows, as plain data."""
+    tables = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    counts = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in COUNTED_TABLES if t in tables}
+    raw_by_source = [
+        {"source": s, "kind": k, "records": n, "newest": d.isoformat() if d else None}
+        for s, k, n, d in con.execute(
+            "SELECT source, kind, count(*), max(date_modified) FROM raw_records GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    ]
+    cursors = [
+        {"source": s, "cursor": c, "updated_at": u.isoformat()}
+        for s, c, u in con.execute("SELECT source, cursor, updated_at FROM cursors ORDER BY source").fetchall()
+    ]
+    runs = [
+        {
+            "run_id": r,
+            "command": c,
+            "started_at": s.isoformat(),
+            "finished_at": f.isoformat() if f else None,
+            "status": st,
+            "counts": orjson.loads(n) if n else None,
+            "error": e,
+        }
+        for r, c, s, f, st, n, e in con.execute(
+            "SELECT run_id, command, started_at, finished_at, status, counts, error "
+            "FROM runs ORDER BY run_id DESC LIMIT 5"
+        ).fetchall()
+    ]
+    quarantine_reasons = [
+        {"reason": reason, "records": n}
+        for reason, n in con.execute(
+            "SELECT regexp_replace(reason, ':.*', '') AS reason, count(*) FROM quarantine "
+            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
+        ).fetchall()
+    ]
+    return {
+        "schema_version": current_schema_version(con),
+        "latest_schema_version": latest_schema_version(),
+        "tables": counts,
+        "raw_records_by_source": raw_by_source,
+        "cursors": cursors,
+        "last_runs": runs,
+        "quarantine": {"records": counts.get("quarantine", 0), "by_reason": quarantine_reasons},
+    }
+
+
+def _render_text(info: dict[str, Any], db_path) -> str:
+    lines = [f"database        {db_path}", f"schema version  {info['schema_version']}", "", "tables"]
+    lines += [f"  {name:<18}{count:>12,}" for name, count in info["tables"].items()]
+    if info["raw_records_by_source"]:
+        lines += ["", "raw records by source"]
+        lines += [
+            f"  {r['source']:<12}{r['kind']:<18}{r['records']:>10,}  newest {r['newest'] or '-'}"
+            for r in info["raw_records_by_source"]
+        ]
+    lines += ["", "cursors"]
+    lines += [f"  {c['source']:<22}{c['cursor']}  ({c['updated_at']})" for c in info["cursors"]] or ["  (none yet)"]
+    lines += ["", "last runs"]
+    lines += [
+        f"  #{r['run_id']:<5}{r['command']:<10}{r['status']:<12}{r['started_at']}  "
+        + ", ".join(f"{k} {v}" for k, v in (r["counts"] or {}).items())
+        for r in info["last_runs"]
+    ] or ["  (none yet)"]
+    lines += ["", f"quarantine      {info['quarantine']['records']:,} record(s)"]
+    lines += [f"  {q['records']:>8,}  {q['reason']}" for q in info["quarantine"]["by_reason"]]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_app
+def status(app, output_format: str) -> None:
+    """Show schema version, row counts per table, cursors, last runs and quarantine."""
+    con = connect_read_only(app.settings.db_path)
+    try:
+        info = collect_status(con)
+    finally:
+        con.close()
+    if output_format == "json":
+        click.echo(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(_render_text(info, app.settings.db_path))

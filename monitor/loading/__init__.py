@@ -1,0 +1,1 @@
+"""Bulk loading of local files: ProZorro native JSON and OCDS packages, plain or gzipped."""

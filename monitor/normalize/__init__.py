@@ -1,0 +1,142 @@
+"""Normalize changed raw records into the common tables, set-based.
+
+The caller fills the temp table ``norm_in`` with the records whose raw row changed (new or
+updated) and calls :func:`normalize_changed` inside the transaction that stored them. Rows the
+old copy of a record produced are replaced; a contracting process (ocid) is owned by the newest
+process-level record of any source, so loading an OCDS copy of a tender already known from the
+ProZorro API (or the reverse) never double-counts it.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from monitor.normalize.common import install_macros
+from monitor.normalize.ocds import normalize_ocds
+from monitor.normalize.prozorro import normalize_prozorro
+
+# Tables whose rows belong to exactly one raw record (raw_key).
+RECORD_TABLES = (
+    "processes",
+    "lots",
+    "items",
+    "bids",
+    "awards",
+    "contracts",
+    "contract_items",
+    "contract_changes",
+    "plans",
+)
+# Kinds whose record describes a whole contracting process.
+PROCESS_KINDS = ("tender", "compiled_release", "record", "release_set")
+OCDS_KINDS = ("compiled_release", "record", "release_set")
+
+NORM_IN_COLUMNS = """
+    raw_key VARCHAR, source VARCHAR, kind VARCHAR, id VARCHAR, ocid VARCHAR, body VARCHAR,
+    restricted BOOLEAN, date_modified TIMESTAMPTZ, is_update BOOLEAN
+"""
+
+
+def create_norm_in(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the empty ``norm_in`` temp table."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE norm_in ({NORM_IN_COLUMNS})")
+
+
+def _drop_superseded(con: duckdb.DuckDBPyConnection) -> None:
+    """Skip process records that lose to another record of the same ocid.
+
+    The newer record wins; on an equal date the fuller kind wins: a native tender, then an OCDS
+    record (its compiledRelease has every release), a compiled release, a set of releases merged here.
+    """
+    con.execute(
+        f"""
+        DELETE FROM norm_in n
+        WHERE n.kind IN {PROCESS_KINDS!r}
+          AND EXISTS (
+            SELECT 1 FROM processes p
+            WHERE p.ocid = n.ocid AND p.raw_key <> n.raw_key
+              AND (p.date_modified > n.date_modified
+                   OR (p.date_modified IS NOT DISTINCT FROM n.date_modified
+                       AND list_position({list(PROCESS_KINDS)!r}, split_part(p.raw_key, ':', 2))
+                           < list_position({list(PROCESS_KINDS)!r}, n.kind)))
+          )
+        """
+    )
+
+
+def _delete_replaced_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Delete rows produced by the previous copies of these records, and by other owners of their ocids."""
+    updated = con.execute("SELECT count(*) FROM norm_in WHERE is_update").fetchone()[0]
+    if updated:
+        for table in RECORD_TABLES:
+            con.execute(
+                f"DELETE FROM {table} WHERE raw_key IN (SELECT raw_key FROM norm_in WHERE is_update)"
+            )
+    other_owner = con.execute(
+        f"""
+        SELECT count(*) FROM processes p JOIN norm_in n ON p.ocid = n.ocid
+        WHERE n.kind IN {PROCESS_KINDS!r} AND p.raw_key <> n.raw_key
+        """
+    ).fetchone()[0]
+    if other_owner:
+        for table in RECORD_TABLES:
+            if table == "plans":
+                continue
+            keep_contract_objects = "AND origin <> 'contract'" if table == "contracts" else ""
+            keep_contract_objects += (
+                " AND raw_key NOT LIKE '%:contract:%'" if table in ("contract_items", "contract_changes") else ""
+            )
+            con.execute(
+                f"""
+                DELETE FROM {table}
+                WHERE ocid IN (SELECT ocid FROM norm_in WHERE kind IN {PROCESS_KINDS!r})
+                  AND raw_key NOT IN (SELECT raw_key FROM norm_in) {keep_contract_objects}
+                """
+            )
+
+
+def _upsert_organizations(con: duckdb.DuckDBPyConnection, selects: list[str]) -> None:
+    """Insert new organizations and refresh those named by a newer record."""
+    if not selects:
+        return
+    union = "\nUNION ALL\n".join(selects)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE org_new AS
+        SELECT pm_org_id(scheme, identifier) AS org_id,
+               arg_max(scheme, seen_at) AS scheme, arg_max(trim(identifier), seen_at) AS identifier,
+               arg_max(pm_str(name), seen_at) AS name, arg_max(pm_str(legal_name), seen_at) AS legal_name,
+               arg_max(kind, seen_at) AS kind,
+               arg_max(ra.region, seen_at) AS region, arg_max(pm_str(region_raw), seen_at) AS region_raw,
+               arg_max(pm_str(locality), seen_at) AS locality, max(seen_at) AS seen_at
+        FROM ({union}) o
+        LEFT JOIN pm_region_alias ra ON ra.alias_key = pm_region_key(o.region_raw)
+        WHERE pm_org_id(scheme, identifier) IS NOT NULL
+        GROUP BY ALL
+        """
+    )
+    con.execute(
+        """
+        DELETE FROM organizations o USING org_new n
+        WHERE o.org_id = n.org_id AND (o.seen_at IS NULL OR n.seen_at IS NULL OR n.seen_at >= o.seen_at)
+        """
+    )
+    con.execute(
+        "INSERT INTO organizations BY NAME SELECT n.* FROM org_new n "
+        "WHERE NOT EXISTS (SELECT 1 FROM organizations o WHERE o.org_id = n.org_id)"
+    )
+
+
+def normalize_changed(con: duckdb.DuckDBPyConnection) -> int:
+    """Normalize every record in ``norm_in``; return how many were normalized."""
+    install_macros(con)
+    _drop_superseded(con)
+    kinds = {row[0] for row in con.execute("SELECT DISTINCT kind FROM norm_in").fetchall()}
+    if not kinds:
+        return 0
+    _delete_replaced_rows(con)
+    organization_selects = normalize_prozorro(con, kinds)
+    if kinds & set(OCDS_KINDS):
+        organization_selects += normalize_ocds(con)
+    _upsert_organizations(con, organization_selects)
+    return con.execute("SELECT count(*) FROM norm_in").fetchone()[0]

@@ -1,0 +1,41 @@
+"""SQL macros shared by every mapping: timestamps, masked values, organization ids, regions."""
+
+from __future__ import annotations
+
+import duckdb
+
+from monitor.reference import regions_csv
+
+# ProZorro masks restricted tenders for anonymous readers: strings become "Приховано"/"Hidden",
+# numbers 0.0 and dates 1970-01-01 (openprocurement.api mask.py). Those values must not count.
+MASKED_STRINGS = ("Приховано", "Hidden")
+
+# A secondary date without an offset (seen in real contract changes) is read as Kyiv time,
+# ProZorro's own zone; the versioning date of a record must carry an offset (see store.records).
+_MACROS = f"""
+CREATE OR REPLACE TEMP MACRO pm_str(x) AS
+    CASE WHEN x IN {MASKED_STRINGS!r} THEN NULL ELSE nullif(trim(x), '') END;
+CREATE OR REPLACE TEMP MACRO pm_ts(x) AS
+    CASE WHEN x IS NULL OR starts_with(x, '1970-01-01') THEN NULL
+         WHEN regexp_matches(x, '(Z|[+-]\\d{{2}}:?\\d{{2}})$') THEN TRY_CAST(x AS TIMESTAMPTZ)
+         ELSE timezone('Europe/Kyiv', TRY_CAST(x AS TIMESTAMP)) END;
+CREATE OR REPLACE TEMP MACRO pm_money(amount, masked) AS
+    CASE WHEN masked AND amount = 0 THEN NULL ELSE amount END;
+CREATE OR REPLACE TEMP MACRO pm_org_id(scheme, ident) AS
+    CASE WHEN pm_str(ident) IS NULL THEN NULL
+         WHEN pm_str(scheme) IS NULL THEN trim(ident)
+         ELSE trim(scheme) || '-' || trim(ident) END;
+CREATE OR REPLACE TEMP MACRO pm_region_key(x) AS
+    lower(regexp_replace(trim(x), '\\s+', ' ', 'g'));
+"""
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the temp macros and the region alias table on this connection (idempotent)."""
+    con.execute(_MACROS)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE pm_region_alias AS "
+        "SELECT DISTINCT pm_region_key(alias) AS alias_key, region "
+        "FROM read_csv(?, header = true, all_varchar = true)",
+        [str(regions_csv())],
+    )

@@ -1,0 +1,249 @@
+"""Map ProZorro native objects (tenders, contracts, plans) to the common model, in bulk SQL.
+
+Reads the temp table ``norm_in`` (one row per changed raw record: raw_key, source, kind, ocid,
+body = the object without its API envelope, restricted, date_modified) and inserts rows into the
+common tables. ocid = ``ocds-be6bcu-`` + tenderID, as ProZorro's own OCDS publication does.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from monitor.normalize.structures import (
+    PROZORRO_CONTRACT,
+    PROZORRO_PLAN,
+    PROZORRO_TENDER,
+    as_sql_literal,
+)
+
+# "masked": config.restricted, or the masker's placeholder seen in the text (older dumps lack config).
+_TENDERS = f"""
+CREATE OR REPLACE TEMP TABLE pz_tender AS
+SELECT raw_key, source, ocid, date_modified AS record_date,
+       (coalesce(restricted, false) OR contains(body, '"Приховано"')) AS masked,
+       json_transform(body, {as_sql_literal(PROZORRO_TENDER)}) AS t
+FROM norm_in WHERE kind = 'tender';
+
+CREATE OR REPLACE TEMP TABLE pz_tender_buyer AS
+SELECT raw_key, coalesce(t.buyers[1], t.procuringEntity) AS b FROM pz_tender;
+
+INSERT INTO processes BY NAME
+SELECT x.ocid, x.source, x.raw_key,
+       coalesce(t.id, t._id) AS tender_id,
+       t.tenderID AS tender_public_id,
+       pm_str(t.title) AS title,
+       pm_str(t.description) AS description,
+       t.status, t.procurementMethod AS procurement_method,
+       t.procurementMethodType AS procurement_method_type,
+       t.mainProcurementCategory AS main_category,
+       pm_money(t.value.amount, masked) AS value_amount,
+       t.value.currency AS value_currency,
+       t.value.valueAddedTaxIncluded AS value_vat_included,
+       pm_ts(t.dateCreated) AS date_created,
+       coalesce(pm_ts(t.noticePublicationDate), pm_ts(t.tenderPeriod.startDate), pm_ts(t.dateCreated)) AS date_published,
+       pm_ts(t.dateModified) AS date_modified,
+       pm_ts(t.tenderPeriod.startDate) AS tender_start,
+       pm_ts(t.tenderPeriod.endDate) AS tender_end,
+       pm_ts(t.enquiryPeriod.endDate) AS enquiry_end,
+       pm_ts(t.awardPeriod.startDate) AS award_start,
+       pm_org_id(pb.b.identifier.scheme, pb.b.identifier.id) AS buyer_id,
+       pm_str(pb.b.name) AS buyer_name,
+       coalesce(pb.b.kind, t.procuringEntity.kind) AS buyer_kind,
+       pm_org_id(t.procuringEntity.identifier.scheme, t.procuringEntity.identifier.id) AS procuring_entity_id,
+       pm_str(t.procuringEntity.name) AS procuring_entity_name,
+       ra.region,
+       pm_str(pb.b.address.region) AS region_raw,
+       pm_str(pb.b.address.locality) AS locality,
+       coalesce(pm_money(t.numberOfBids, masked),
+                CASE WHEN len(t.bids) > 0 THEN len(list_distinct(flatten(list_transform(t.bids,
+                     lambda bid: list_transform(bid.tenderers, lambda o: pm_org_id(o.identifier.scheme, o.identifier.id)))))) END
+       ) AS number_of_tenderers,
+       len(t.bids) AS bids_count,
+       len(t.lots) AS lots_count,
+       len(t.items) AS items_count,
+       len(t.awards) AS awards_count,
+       len(t.contracts) AS contracts_count,
+       coalesce(len(t.complaints), 0)
+         + coalesce(list_sum(list_transform(t.awards, lambda a: coalesce(len(a.complaints), 0))), 0)
+         + coalesce(list_sum(list_transform(t.qualifications, lambda q: coalesce(len(q.complaints), 0))), 0)
+         + coalesce(list_sum(list_transform(t.cancellations, lambda c: coalesce(len(c.complaints), 0))), 0)
+         AS complaints_count,
+       coalesce(len(t.cancellations), 0) AS cancellations_count,
+       list_filter(t.cancellations, lambda c: c.status = 'active' AND coalesce(c.cancellationOf, 'tender') = 'tender')[1].reasonType
+         AS cancellation_reason_type,
+       coalesce(t.causeDetails.code, t.cause) AS cause,
+       list_transform(t.plans, lambda p: p.id) AS plan_ids,
+       list_transform(t.funders, lambda f: pm_org_id(f.identifier.scheme, f.identifier.id)) AS funders,
+       (coalesce(t.mode, '') = 'test' OR starts_with(coalesce(t.title, ''), '[ТЕСТУВАННЯ]')) AS is_test,
+       masked AS is_masked
+FROM pz_tender x
+JOIN pz_tender_buyer pb USING (raw_key)
+LEFT JOIN pm_region_alias ra ON ra.alias_key = pm_region_key(pb.b.address.region);
+
+INSERT INTO lots BY NAME
+SELECT ocid, raw_key, l.id AS lot_id, pm_str(l.title) AS title, l.status,
+       pm_money(l.value.amount, masked) AS value_amount, l.value.currency AS value_currency
+FROM (SELECT ocid, raw_key, masked, unnest(t.lots) AS l FROM pz_tender)
+WHERE l.id IS NOT NULL;
+
+INSERT INTO items BY NAME
+SELECT ocid, raw_key, i.id AS item_id, i.relatedLot AS lot_id, pm_str(i.description) AS description,
+       i.classification.scheme AS classification_scheme, i.classification.id AS cpv,
+       i.additionalClassifications AS additional_classifications,
+       list_filter(i.additionalClassifications, lambda c: c.scheme = 'INN')[1].description AS inn,
+       list_filter(i.additionalClassifications, lambda c: c.scheme = 'ATC')[1].id AS atc,
+       pm_money(i.quantity, masked) AS quantity, i.unit.code AS unit_code, i.unit.name AS unit_name,
+       pm_money(i.unit.value.amount, masked) AS unit_value_amount, i.unit.value.currency AS unit_value_currency,
+       pm_str(i.deliveryAddress.region) AS delivery_region
+FROM (SELECT ocid, raw_key, masked, unnest(t.items) AS i FROM pz_tender);
+
+INSERT INTO bids BY NAME
+SELECT ocid, raw_key, b.id AS bid_id, lv.relatedLot AS lot_id, coalesce(lv.status, b.status) AS status,
+       pm_ts(b.date) AS date,
+       list_filter(list_transform(b.tenderers, lambda o: pm_org_id(o.identifier.scheme, o.identifier.id)), lambda x: x IS NOT NULL) AS tenderer_ids,
+       tenderer_ids[1] AS tenderer_id,
+       pm_money(coalesce(lv.value.amount, b.value.amount), masked) AS value_amount,
+       coalesce(lv.value.currency, b.value.currency) AS value_currency
+FROM (
+    SELECT ocid, raw_key, masked, b,
+           unnest(CASE WHEN len(b.lotValues) > 0 THEN b.lotValues ELSE [NULL] END) AS lv
+    FROM (SELECT ocid, raw_key, masked, unnest(t.bids) AS b FROM pz_tender)
+);
+
+INSERT INTO awards BY NAME
+SELECT ocid, raw_key, a.id AS award_id, a.bid_id, a.lotID AS lot_id, a.status, pm_ts(a.date) AS date,
+       pm_money(a.value.amount, masked) AS value_amount, a.value.currency AS value_currency,
+       list_filter(list_transform(a.suppliers, lambda o: pm_org_id(o.identifier.scheme, o.identifier.id)), lambda x: x IS NOT NULL) AS supplier_ids,
+       supplier_ids[1] AS supplier_id,
+       pm_str(a.suppliers[1].name) AS supplier_name,
+       coalesce(len(a.complaints), 0) AS complaints_count
+FROM (SELECT ocid, raw_key, masked, unnest(t.awards) AS a FROM pz_tender);
+
+-- In-tender contracts are slim copies; a contract object from the contracts feed wins over them.
+INSERT INTO contracts BY NAME
+SELECT x.ocid, x.raw_key, 'tender' AS origin, c.id AS contract_id, c.contractID AS contract_public_id,
+       c.awardID AS award_id, c.status, pm_str(c.title) AS title, pm_ts(c.dateSigned) AS date_signed,
+       pm_ts(c.period.startDate) AS period_start, pm_ts(c.period.endDate) AS period_end,
+       pm_money(c.value.amount, masked) AS value_amount, c.value.currency AS value_currency,
+       pr.buyer_id,
+       coalesce(pm_org_id(c.suppliers[1].identifier.scheme, c.suppliers[1].identifier.id), aw.supplier_id) AS supplier_id,
+       coalesce(pm_str(c.suppliers[1].name), aw.supplier_name) AS supplier_name,
+       NULL AS changes_count, x.record_date AS date_modified
+FROM (SELECT ocid, raw_key, masked, record_date, unnest(t.contracts) AS c FROM pz_tender) x
+JOIN processes pr ON pr.raw_key = x.raw_key
+LEFT JOIN awards aw ON aw.raw_key = x.raw_key AND aw.award_id = x.c.awardID
+WHERE NOT EXISTS (SELECT 1 FROM contracts k WHERE k.origin = 'contract' AND k.contract_id = x.c.id);
+"""
+
+_TENDER_ORGANIZATIONS = """
+SELECT o.identifier.scheme AS scheme, o.identifier.id AS identifier, o.name, o.identifier.legalName AS legal_name,
+       o.kind, o.address.region AS region_raw, o.address.locality AS locality, record_date AS seen_at
+FROM (
+    SELECT record_date, unnest(list_concat([t.procuringEntity], t.buyers)) AS o FROM pz_tender
+    UNION ALL
+    SELECT record_date, unnest(flatten(list_transform(t.bids, lambda b: b.tenderers))) FROM pz_tender
+    UNION ALL
+    SELECT record_date, unnest(flatten(list_transform(t.awards, lambda a: a.suppliers))) FROM pz_tender
+    UNION ALL
+    SELECT record_date, unnest(flatten(list_transform(t.contracts, lambda c: c.suppliers))) FROM pz_tender
+)
+"""
+
+_CONTRACTS = f"""
+CREATE OR REPLACE TEMP TABLE pz_contract AS
+SELECT raw_key, source, ocid, date_modified AS record_date,
+       (coalesce(restricted, false) OR contains(body, '"Приховано"')) AS masked,
+       json_transform(body, {as_sql_literal(PROZORRO_CONTRACT)}) AS t
+FROM norm_in WHERE kind = 'contract';
+
+DELETE FROM contracts
+WHERE origin = 'tender' AND contract_id IN (SELECT coalesce(t.id, t._id) FROM pz_contract);
+
+INSERT INTO contracts BY NAME
+SELECT ocid, raw_key, 'contract' AS origin, coalesce(t.id, t._id) AS contract_id,
+       t.contractID AS contract_public_id, t.awardID AS award_id, t.status, pm_str(t.title) AS title,
+       pm_ts(t.dateSigned) AS date_signed, pm_ts(t.period.startDate) AS period_start,
+       pm_ts(t.period.endDate) AS period_end,
+       pm_money(t.value.amount, masked) AS value_amount, t.value.currency AS value_currency,
+       pm_money(t.amountPaid.amount, masked) AS amount_paid, t.amountPaid.currency AS amount_paid_currency,
+       pm_org_id(coalesce(t.buyer, t.procuringEntity).identifier.scheme,
+                 coalesce(t.buyer, t.procuringEntity).identifier.id) AS buyer_id,
+       pm_org_id(t.suppliers[1].identifier.scheme, t.suppliers[1].identifier.id) AS supplier_id,
+       pm_str(t.suppliers[1].name) AS supplier_name,
+       coalesce(len(t.changes), 0) AS changes_count,
+       pm_ts(t.dateModified) AS date_modified
+FROM pz_contract;
+
+INSERT INTO contract_items BY NAME
+SELECT ocid, raw_key, contract_id, i.id AS item_id, pm_str(i.description) AS description, i.classification.id AS cpv,
+       pm_money(i.quantity, masked) AS quantity, i.unit.code AS unit_code, i.unit.name AS unit_name,
+       pm_money(i.unit.value.amount, masked) AS unit_value_amount, i.unit.value.currency AS unit_value_currency
+FROM (SELECT ocid, raw_key, masked, coalesce(t.id, t._id) AS contract_id, unnest(t.items) AS i FROM pz_contract);
+
+INSERT INTO contract_changes BY NAME
+SELECT ocid, raw_key, contract_id, ch.id AS change_id, ch.status, pm_ts(ch.date) AS date,
+       pm_ts(ch.dateSigned) AS date_signed, pm_str(ch.rationale) AS rationale, ch.rationaleTypes AS rationale_types
+FROM (SELECT ocid, raw_key, coalesce(t.id, t._id) AS contract_id, unnest(t.changes) AS ch FROM pz_contract);
+"""
+
+_CONTRACT_ORGANIZATIONS = """
+SELECT o.identifier.scheme AS scheme, o.identifier.id AS identifier, o.name, o.identifier.legalName AS legal_name,
+       o.kind, o.address.region AS region_raw, o.address.locality AS locality, record_date AS seen_at
+FROM (
+    SELECT record_date, unnest(list_concat([coalesce(t.buyer, t.procuringEntity)], t.suppliers)) AS o FROM pz_contract
+)
+"""
+
+_PLANS = f"""
+CREATE OR REPLACE TEMP TABLE pz_plan AS
+SELECT raw_key, source, id AS plan_id, date_modified AS record_date,
+       json_transform(body, {as_sql_literal(PROZORRO_PLAN)}) AS t
+FROM norm_in WHERE kind = 'plan';
+
+INSERT INTO plans BY NAME
+SELECT x.plan_id, x.source, x.raw_key, t.planID AS plan_public_id, t.status,
+       pm_str(t.budget.description) AS title,
+       pm_org_id(b.identifier.scheme, b.identifier.id) AS buyer_id, pm_str(b.name) AS buyer_name, b.kind AS buyer_kind,
+       ra.region, pm_str(b.address.region) AS region_raw,
+       t.budget.amount AS budget_amount, t.budget.currency AS budget_currency,
+       pm_str(t.budget.description) AS budget_description,
+       coalesce(t.budget.year, year(pm_ts(t.budget.period.startDate))) AS budget_year,
+       pm_ts(t.budget.period.startDate) AS budget_period_start, pm_ts(t.budget.period.endDate) AS budget_period_end,
+       list_distinct(list_transform(t.budget.breakdown, lambda d: d.title)) AS budget_sources,
+       list_transform(t.budget.breakdown, lambda d: {{'source': d.title, 'amount': d.value.amount, 'currency': d.value.currency,
+           'scheme': d.classification.scheme, 'code': d.classification.id, 'description': d.classification.description}})
+           AS budget_breakdown,
+       t.classification.id AS cpv, t.classification.description AS cpv_description,
+       list_transform(list_filter(t.additionalClassifications, lambda c: c.scheme IN ('КЕКВ', 'KEKV')), lambda c: c.id) AS kekv,
+       t.tender.procurementMethod AS planned_method, t.tender.procurementMethodType AS planned_method_type,
+       pm_ts(t.tender.tenderPeriod.startDate) AS planned_start,
+       t.tender_id, len(t.items) AS items_count,
+       pm_ts(t.datePublished) AS date_published, pm_ts(t.dateModified) AS date_modified,
+       coalesce(t.mode, '') = 'test' AS is_test
+FROM (SELECT *, coalesce(t.buyers[1], t.procuringEntity) AS b FROM pz_plan) x
+LEFT JOIN pm_region_alias ra ON ra.alias_key = pm_region_key(b.address.region);
+"""
+
+_PLAN_ORGANIZATIONS = """
+SELECT o.identifier.scheme AS scheme, o.identifier.id AS identifier, o.name, o.identifier.legalName AS legal_name,
+       o.kind, o.address.region AS region_raw, o.address.locality AS locality, record_date AS seen_at
+FROM (SELECT record_date, unnest(list_concat([t.procuringEntity], t.buyers)) AS o FROM pz_plan)
+"""
+
+
+def normalize_prozorro(con: duckdb.DuckDBPyConnection, kinds: set[str]) -> list[str]:
+    """Insert the common-model rows of the ProZorro records in ``norm_in``.
+
+    Returns SELECTs of the organizations those records name, for the caller to upsert.
+    """
+    organization_queries = []
+    if "tender" in kinds:
+        con.execute(_TENDERS)
+        organization_queries.append(_TENDER_ORGANIZATIONS)
+    if "contract" in kinds:
+        con.execute(_CONTRACTS)
+        organization_queries.append(_CONTRACT_ORGANIZATIONS)
+    if "plan" in kinds:
+        con.execute(_PLANS)
+        organization_queries.append(_PLAN_ORGANIZATIONS)
+    return organization_queries

@@ -1,0 +1,146 @@
+"""Open the DuckDB file, apply schema migrations, refuse a file made by a newer version.
+
+Migrations are the numbered SQL files in ``migrations/``; the version of a database is the number
+of the last one applied, kept in ``schema_migrations``. Each migration runs in its own transaction,
+so a failed upgrade leaves the file at the previous version.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import structlog
+
+log = structlog.get_logger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StoreError(Exception):
+    """The database cannot be opened or used as asked."""
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer Procurement Monitor."""
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every migration shipped with the package, in order."""
+    found = []
+    for entry in resources.files("monitor.store").joinpath("migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [version for version, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise StoreError(f"migrations must be numbered 1..n without gaps, found {versions}")
+    return found
+
+
+def latest_schema_version() -> int:
+    """The schema version this code writes."""
+    return len(_migrations())
+
+
+def current_schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of an open database (0 for an empty file)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
+    """Bring the database to ``target`` (default: latest) and return the version reached."""
+    migrations = _migrations()
+    target = len(migrations) if target is None else target
+    version = current_schema_version(con)
+    if version > len(migrations):
+        raise SchemaTooNewError(
+            f"database schema version {version} is newer than this Procurement Monitor "
+            f"understands (version {len(migrations)}); upgrade procurement-monitor or use another --db"
+        )
+    if version == 0:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+    for number, name, sql in migrations[version:target]:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [number, name, datetime.now(timezone.utc)],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        log.info("schema migrated", version=number, migration=name, from_version=version)
+    return max(version, target)
+
+
+def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None, threads: int | None) -> None:
+    con.execute("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+
+
+def connect(
+    path: str | Path,
+    *,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open (creating when missing) the database at ``path`` and migrate it to the latest schema."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open database {path}: {exc}") from exc
+    try:
+        _configure(con, memory_limit, threads)
+        migrate(con)
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+def connect_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open an existing database read-only, for queries and reports; refuse newer schemas."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"database {path} does not exist; load or ingest data first (monitor load PATH)")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open database {path} read-only: {exc}") from exc
+    _configure(con, None, None)
+    version = current_schema_version(con)
+    latest = latest_schema_version()
+    if version > latest:
+        con.close()
+        raise SchemaTooNewError(
+            f"database schema version {version} is newer than this Procurement Monitor "
+            f"understands (version {latest}); upgrade procurement-monitor or use another --db"
+        )
+    if version < latest:
+        con.close()
+        raise StoreError(
+            f"database schema version {version} is older than {latest}; run any writing command "
+            f"(e.g. monitor load) once to upgrade it in place"
+        )
+    return con

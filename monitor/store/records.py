@@ -1,0 +1,315 @@
+"""Store a batch of raw records: validate, quarantine the bad, upsert the raw store, normalize.
+
+A batch is an Arrow table of candidate records (see ``BATCH_SCHEMA``), produced by the file
+readers or a connector. Everything happens in one transaction set-based in DuckDB: one JSON
+parse per record for the keys, one for the mapping; no Python loop over good records.
+
+Newer wins: a stored record is replaced only by a copy with a later date_modified (on an equal
+date, by the copy with the larger content hash, so loading the same files in any order twice gives
+the same store); a copy that loses is counted as ``older`` and dropped; identical content is
+``unchanged``. Only new and updated records are normalized.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+
+import duckdb
+import orjson
+import pyarrow as pa
+import structlog
+
+from monitor.normalize import NORM_IN_COLUMNS, create_norm_in, normalize_changed
+from monitor.ocds_merge import MergeError, compile_releases
+
+log = structlog.get_logger(__name__)
+
+# hint says how to read ``text``: prozorro (native object or API envelope), ocds-compiled
+# (a compiled release), ocds-record (a record), ocds-release (an individual release).
+BATCH_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("hint", pa.string()),
+        ("origin", pa.string()),
+        ("line", pa.int64()),
+        ("locator", pa.string()),
+        ("text", pa.string()),
+        ("error", pa.string()),  # a problem found before SQL (bad UTF-8, too large, merge failure)
+    ]
+)
+
+QUARANTINE_RAW_LIMIT = 1 << 20  # keep the first MiB of an oversized raw text
+
+_STRING_NUMBER = r'"(amount|amountNet|quantity|numberOfTenderers|numberOfBids)"\s*:\s*"[^"]*"'
+_HAS_ZONE = r"(Z|[+-]\d{2}:?\d{2})$"
+
+
+@dataclasses.dataclass
+class BatchCounts:
+    """What happened to the records of one or more batches."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    older: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+
+    def add(self, other: BatchCounts) -> None:
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+_STAGE_SQL = rf"""
+CREATE OR REPLACE TEMP TABLE stage_parsed AS
+SELECT row_number() OVER () AS seq, b.*,
+       CASE WHEN error IS NULL THEN json_valid(text) ELSE false END AS valid
+FROM batch_in b;
+
+CREATE OR REPLACE TEMP TABLE stage_body AS
+SELECT p.*,
+       CASE WHEN NOT valid THEN NULL
+            WHEN hint = 'prozorro' THEN json_extract(text, ['$.data', '$.config.restricted', '$.next_page', '$.page'])
+            WHEN hint = 'ocds-record' THEN json_extract(text, ['$.compiledRelease', '$.ocid', '$.releases'])
+       END AS env,
+       CASE WHEN valid THEN left(ltrim(text), 1) END AS first_char
+FROM stage_parsed p;
+
+CREATE OR REPLACE TEMP TABLE stage_keys AS
+SELECT s.*,
+       CASE WHEN hint = 'prozorro' AND starts_with(env[1], '{{') THEN env[1]
+            WHEN hint = 'ocds-record' THEN env[1]
+            ELSE text END AS body,
+       CASE WHEN hint = 'prozorro' THEN coalesce(TRY_CAST(env[2] AS BOOLEAN), false) END AS restricted
+FROM stage_body s;
+
+CREATE OR REPLACE TEMP TABLE stage AS
+SELECT k.*,
+       CASE WHEN hint = 'prozorro' THEN json_extract_string(body,
+                ['$.id', '$._id', '$.tenderID', '$.contractID', '$.planID', '$.dateModified',
+                 '$.monitoring_id', '$.complaintID', '$.rationaleTypes', '$.tender_id', '$.awardID'])
+            WHEN hint = 'ocds-record' THEN [json_extract_string(env[2], '$'), NULL, NULL, NULL, NULL,
+                json_extract_string(body, '$.date')]
+            WHEN valid AND first_char = '{{' THEN json_extract_string(text, ['$.ocid', '$.id', '$.date'])
+       END AS f
+FROM stage_keys k;
+"""
+
+# The first reason that applies, or NULL for a good record; skip_reason for recognised non-records.
+_CLASSIFY_SQL = rf"""
+CREATE OR REPLACE TEMP TABLE stage_classified AS
+WITH c AS (
+    SELECT s.*,
+        CASE
+            WHEN hint <> 'prozorro' THEN NULL
+            WHEN starts_with(env[1], '[') AND env[3] IS NOT NULL THEN 'a feed page (list of ids), not a record'
+            WHEN starts_with(env[1], '[') AND env[4] IS NOT NULL
+                 THEN 'a page-numbered list (e.g. monitorings of a tender), not a record'
+            WHEN f[7] IS NOT NULL THEN 'a State Audit monitoring object, not a tender, contract or plan'
+            WHEN starts_with(env[1], '[') AND (json_extract_string(env[1], '$[0].complaintID') IS NOT NULL
+                 OR json_extract_string(env[1], '$[0].rationaleTypes') IS NOT NULL)
+                 THEN 'a sub-resource list (complaints, changes, ...), not a record'
+            WHEN valid AND first_char = '{{' AND f[3] IS NULL AND f[4] IS NULL AND f[5] IS NULL
+                 AND (f[8] IS NOT NULL OR f[9] IS NOT NULL
+                      OR json_extract_string(body, '$.reasonType') IS NOT NULL
+                      OR json_extract_string(body, '$.tenderers') IS NOT NULL
+                      OR json_extract_string(body, '$.suppliers') IS NOT NULL)
+                 THEN 'a sub-resource object (complaint, cancellation, bid, award, change), not a record'
+            WHEN f[4] IS NOT NULL AND f[10] IS NULL AND f[11] IS NOT NULL AND f[6] IS NULL
+                 THEN 'an in-tender contract (GET /tenders/{{id}}/contracts/{{cid}}), not a contract object; '
+                      || 'load the tender or GET /contracts/{{cid}}'
+        END AS skip_reason
+    FROM stage s
+)
+SELECT c.*,
+    CASE
+        WHEN error IS NOT NULL THEN error
+        WHEN skip_reason IS NOT NULL THEN NULL
+        WHEN NOT valid THEN 'invalid JSON'
+        WHEN first_char <> '{{' THEN 'not a JSON object'
+        WHEN hint = 'prozorro' AND starts_with(env[1], '[') THEN '"data" is a list, expected one tender, contract or plan object'
+        WHEN hint = 'prozorro' AND f[1] IS NULL AND f[2] IS NULL THEN 'missing id'
+        WHEN hint = 'prozorro' AND f[3] IS NULL AND f[4] IS NULL AND f[5] IS NULL
+             THEN 'not a tender, contract or plan (no tenderID, contractID or planID)'
+        WHEN hint <> 'prozorro' AND f[1] IS NULL THEN 'missing ocid'
+        WHEN hint = 'ocds-release' AND f[2] IS NULL THEN 'release without id'
+        WHEN hint = 'ocds-record' AND body IS NULL AND json_extract_string(env[3], '$[0].ocid') IS NULL
+             THEN 'record has no compiledRelease and its releases are only links; cannot compile it'
+        WHEN regexp_matches(text, '{_STRING_NUMBER}')
+             THEN 'a number given as a string: ' || regexp_extract(text, '{_STRING_NUMBER}')
+        WHEN hint = 'prozorro' AND f[6] IS NULL THEN 'missing dateModified'
+        WHEN hint IN ('prozorro', 'ocds-record') AND NOT regexp_matches(f[6], '{_HAS_ZONE}')
+             THEN 'dateModified without timezone: "' || f[6] || '" (cannot tell which copy is newer)'
+        WHEN hint IN ('prozorro', 'ocds-record') AND TRY_CAST(f[6] AS TIMESTAMPTZ) IS NULL
+             THEN 'unreadable dateModified: "' || f[6] || '"'
+        WHEN hint IN ('ocds-compiled', 'ocds-release') AND f[3] IS NOT NULL AND NOT regexp_matches(f[3], '{_HAS_ZONE}')
+             THEN 'release date without timezone: "' || f[3] || '" (cannot tell which copy is newer)'
+        WHEN hint IN ('ocds-compiled', 'ocds-release') AND f[3] IS NOT NULL AND TRY_CAST(f[3] AS TIMESTAMPTZ) IS NULL
+             THEN 'unreadable release date: "' || f[3] || '"'
+    END AS reason,
+    CASE WHEN hint = 'prozorro' THEN
+            CASE WHEN f[3] IS NOT NULL THEN 'tender' WHEN f[4] IS NOT NULL THEN 'contract' ELSE 'plan' END
+         WHEN hint = 'ocds-compiled' THEN 'compiled_release'
+         WHEN hint = 'ocds-record' THEN 'record'
+         ELSE 'release' END AS kind,
+    CASE WHEN hint = 'prozorro' THEN coalesce(f[1], f[2])
+         WHEN hint = 'ocds-release' THEN f[1] || '/' || f[2]
+         ELSE f[1] END AS id,
+    CASE WHEN hint = 'prozorro' AND f[3] IS NOT NULL THEN 'ocds-be6bcu-' || f[3]
+         WHEN hint = 'prozorro' AND f[4] IS NOT NULL THEN 'ocds-be6bcu-' || regexp_replace(f[4], '-a\d+$', '')
+         WHEN hint = 'prozorro' THEN NULL
+         ELSE f[1] END AS ocid,
+    TRY_CAST(CASE WHEN hint IN ('prozorro', 'ocds-record') THEN f[6] ELSE f[3] END AS TIMESTAMPTZ) AS date_modified
+FROM c;
+"""
+
+# Newest copy per key within the batch, compared with what is stored.
+_COMPARE_SQL = """
+CREATE OR REPLACE TEMP TABLE stage_good AS
+SELECT source, kind, id, ocid, date_modified, origin, line, text, body, restricted, sha256(text) AS sha
+FROM stage_classified
+WHERE reason IS NULL AND skip_reason IS NULL
+QUALIFY row_number() OVER (PARTITION BY source, kind, id ORDER BY date_modified DESC NULLS LAST, sha DESC) = 1;
+
+CREATE OR REPLACE TEMP TABLE stage_cmp AS
+SELECT g.*,
+       CASE WHEN r.id IS NULL THEN 'new'
+            WHEN r.sha256 = g.sha THEN 'unchanged'
+            WHEN r.date_modified IS NOT NULL AND g.date_modified IS NULL THEN 'older'
+            WHEN g.date_modified < r.date_modified THEN 'older'
+            -- same date, different content: the larger hash wins, so repeated loads are stable
+            WHEN g.date_modified IS NOT DISTINCT FROM r.date_modified AND g.sha < r.sha256 THEN 'older'
+            ELSE 'updated' END AS outcome
+FROM stage_good g
+LEFT JOIN raw_records r ON r.source = g.source AND r.kind = g.kind AND r.id = g.id;
+"""
+
+
+def _json_error(text: str | None) -> str:
+    if text is None:
+        return "invalid JSON"
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return f"invalid JSON: {exc}"
+    return "invalid JSON"
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
+    rows = con.execute(
+        "SELECT source, origin, line, locator, coalesce(id, f[1]), reason, text FROM stage_classified "
+        "WHERE reason IS NOT NULL ORDER BY seq"
+    ).fetchall()
+    records = []
+    for source, origin, line, locator, record_id, reason, text in rows:
+        if reason == "invalid JSON":
+            reason = _json_error(text)
+        if text is not None and len(text) > QUARANTINE_RAW_LIMIT:
+            text = text[:QUARANTINE_RAW_LIMIT]
+            reason += " (raw text cut to its first MiB here)"
+        records.append((now, source, origin, line, locator, record_id, reason, text))
+        log.warning("record quarantined", origin=origin, line=line, locator=locator, record=record_id, reason=reason)
+    if records:
+        con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
+    return len(records)
+
+
+def _compile_release_sets(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
+    """Merge all stored releases of each ocid that got a new release into a compiled release.
+
+    Returns how many ocids could not be merged (quarantined with the merge error).
+    """
+    groups = con.execute(
+        """
+        SELECT r.source, r.ocid, list(r.json ORDER BY r.date_modified NULLS FIRST, r.id), max(r.date_modified),
+               list(r.origin ORDER BY r.date_modified NULLS FIRST, r.id)
+        FROM raw_records r
+        WHERE r.kind = 'release'
+          AND (r.source, r.ocid) IN (SELECT DISTINCT source, ocid FROM stage_cmp
+                                     WHERE kind = 'release' AND outcome IN ('new', 'updated'))
+        GROUP BY r.source, r.ocid
+        """
+    ).fetchall()
+    rows, failures = [], []
+    for source, ocid, texts, newest, origins in groups:
+        raw_key = f"{source}:release_set:{ocid}"
+        try:
+            compiled = compile_releases([orjson.loads(text) for text in texts])
+        except MergeError as exc:
+            failures.append((now, source, origins[-1], None, None, ocid, f"releases cannot be merged: {exc}", None))
+            log.warning("releases cannot be merged", ocid=ocid, reason=str(exc))
+            continue
+        existing = con.execute("SELECT count(*) FROM processes WHERE raw_key = ?", [raw_key]).fetchone()[0]
+        rows.append((raw_key, source, "release_set", ocid, ocid, orjson.dumps(compiled).decode(), None, newest,
+                     existing > 0))
+    if rows:
+        con.executemany(f"INSERT INTO norm_in VALUES ({', '.join('?' * 9)})", rows)
+    if failures:
+        con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)", failures)
+    return len(failures)
+
+
+def store_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, *, fetched_at: datetime | None = None) -> BatchCounts:
+    """Validate, store and normalize one batch in one transaction; return what happened."""
+    now = fetched_at or datetime.now(timezone.utc)
+    counts = BatchCounts()
+    if batch.num_rows == 0:
+        return counts
+    con.register("batch_in", batch)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(_STAGE_SQL)
+        con.execute(_CLASSIFY_SQL)
+        counts.skipped = con.execute(
+            "SELECT count(*) FROM stage_classified WHERE skip_reason IS NOT NULL AND reason IS NULL"
+        ).fetchone()[0]
+        for origin, line, locator, why in con.execute(
+            "SELECT origin, line, locator, skip_reason FROM stage_classified "
+            "WHERE skip_reason IS NOT NULL AND reason IS NULL ORDER BY seq"
+        ).fetchall():
+            log.info("skipped", origin=origin, line=line, locator=locator, why=why)
+        counts.quarantined = _quarantine(con, now)
+        con.execute(_COMPARE_SQL)
+        outcome = dict(con.execute("SELECT outcome, count(*) FROM stage_cmp GROUP BY outcome").fetchall())
+        counts.new = outcome.get("new", 0)
+        counts.updated = outcome.get("updated", 0)
+        counts.older = outcome.get("older", 0)
+        # duplicates inside the batch that lost to a newer copy count as unchanged input
+        good = con.execute(
+            "SELECT count(*) FROM stage_classified WHERE reason IS NULL AND skip_reason IS NULL"
+        ).fetchone()[0]
+        counts.unchanged = outcome.get("unchanged", 0) + good - sum(outcome.values())
+        if counts.updated:
+            con.execute(
+                "DELETE FROM raw_records r USING stage_cmp c "
+                "WHERE c.outcome = 'updated' AND r.source = c.source AND r.kind = c.kind AND r.id = c.id"
+            )
+        if counts.new or counts.updated:
+            con.execute(
+                "INSERT INTO raw_records SELECT source, kind, id, ocid, date_modified, ?, sha, "
+                "CASE WHEN line IS NULL THEN origin ELSE origin || ':' || line END, text "
+                "FROM stage_cmp WHERE outcome IN ('new', 'updated')",
+                [now],
+            )
+            create_norm_in(con)
+            con.execute(
+                "INSERT INTO norm_in SELECT source || ':' || kind || ':' || id, source, kind, id, ocid, body, "
+                "restricted, date_modified, outcome = 'updated' "
+                "FROM stage_cmp WHERE outcome IN ('new', 'updated') AND kind <> 'release'"
+            )
+            counts.quarantined += _compile_release_sets(con, now)
+            normalize_changed(con)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("batch_in")
+    return counts
+
+
+__all__ = ["BATCH_SCHEMA", "BatchCounts", "NORM_IN_COLUMNS", "store_batch"]
