@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from monitor.cli import BadInput, pass_app
-from monitor.loading.files import FileResult, InputError, ReadOptions, find_files, read_file
+from monitor.loading.files import FileResult, InputError, ReadOptions, find_files, prefetch, read_file
 from monitor.runs import finish_run, start_run
 from monitor.store import connect
 from monitor.store.records import BatchCounts, store_batch
@@ -66,7 +66,7 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
                 result = FileResult(str(path))
                 results.append(result)
                 before = totals.as_dict()
-                for batch in read_file(path, options, result):
+                for batch in prefetch(read_file(path, options, result)):
                     totals.add(store_batch(con, batch))
                     progress.update(task, description=f"{path.name} {totals.new + totals.updated:,} stored")
                 progress.advance(task, path.stat().st_size)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -24,7 +26,7 @@ from monitor.store.records import BATCH_SCHEMA
 
 JSON_LINES_SUFFIXES = {".jsonl", ".ndjson", ".jsonlines"}
 LOADABLE_SUFFIXES = {".json"} | JSON_LINES_SUFFIXES
-READ_CHUNK = 16 << 20
+READ_CHUNK = 32 << 20
 
 
 class InputError(Exception):
@@ -96,6 +98,8 @@ class BatchBuilder:
     def add(self, hint: str, text: str | None, *, line: int | None = None, locator: str | None = None,
             error: str | None = None, source: str | None = None) -> pa.Table | None:
         columns = self._columns
+        columns["seq"].append(len(columns["seq"]))
+        columns["sha256"].append(hashlib.sha256(text.encode()).hexdigest() if text is not None else None)
         columns["source"].append(source or self.source)
         columns["hint"].append(hint)
         columns["origin"].append(self.origin)
@@ -128,11 +132,13 @@ class ReadOptions:
     max_record_bytes: int = 8 << 20
     batch_rows: int = 50_000
     batch_bytes: int = 192 << 20
+    current_path: Path | None = None
 
 
 def read_file(path: Path, options: ReadOptions, result: FileResult) -> Iterator[pa.Table]:
     """Yield batches of candidate records from one file."""
     builder = BatchBuilder(options.ocds_source, str(path), options.batch_rows, options.batch_bytes)
+    options.current_path = path
     if _logical_suffix(path) in JSON_LINES_SUFFIXES:
         yield from _read_lines(path, options, builder, result)
     else:
@@ -154,7 +160,7 @@ def read_file(path: Path, options: ReadOptions, result: FileResult) -> Iterator[
     batch = builder.flush()
     if batch is not None:
         yield batch
-    result.records = builder.total
+    result.records += builder.total
 
 
 def _parses(data: bytes) -> bool:
@@ -228,60 +234,149 @@ def _add_record(record: Any, options: ReadOptions, builder: BatchBuilder, locato
     return [builder.add(shapes.OCDS_RECORD, _dump(record), line=line, locator=locator, source=options.ocds_source)]
 
 
-def _iter_lines(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) of every line, reading in large chunks."""
-    number = 0
+def _blocks(handle: BinaryIO) -> Iterator[bytes]:
+    """Blocks of whole lines (each ending in a newline), read in large chunks."""
     pending = b""
     while True:
         chunk = handle.read(READ_CHUNK)
         if not chunk:
             break
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()
-        for data in lines:
-            number += 1
-            yield number, data
+        data = pending + chunk if pending else chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            pending = data
+            continue
+        pending = data[cut:]
+        yield data[:cut]
     if pending:
-        yield number + 1, pending
+        yield pending + b"\n"
 
 
 def _read_lines(path: Path, options: ReadOptions, builder: BatchBuilder, result: FileResult) -> Iterator[pa.Table]:
+    """Stream JSON Lines; fast path: whole blocks become Arrow batches without a Python loop per line."""
     hint: str | None = None
-    limit = options.max_record_bytes
-    with _open(path) as raw_handle:
-        handle = io.BufferedReader(raw_handle, READ_CHUNK) if not isinstance(raw_handle, io.BufferedReader) \
-            else raw_handle
-        for number, data in _iter_lines(handle):
-            result.bytes_read += len(data) + 1
-            if not data.strip():
-                continue
-            error = None
-            if len(data) > limit:
-                error = (f"record is {len(data) / (1 << 20):.1f} MiB, over the {limit / (1 << 20):.0f} MiB limit "
-                         "(max_record_mb in the config)")
-            try:
-                text = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                text = data.decode("utf-8", errors="replace")
-                error = error or f"invalid UTF-8: byte {exc.start} ({data[exc.start:exc.start + 1]!r}) is not UTF-8"
-            if hint is None and error is None:
-                hint = _line_hint(text, options)
-                result.shape = hint
-            line_hint = hint or shapes.PROZORRO
-            if line_hint in (shapes.RELEASE_PACKAGE, shapes.RECORD_PACKAGE) and error is None:
-                try:
-                    document = orjson.loads(text)
-                except orjson.JSONDecodeError as exc:
-                    batch = builder.add(line_hint, text, line=number, error=f"invalid JSON: {exc}")
-                    batches = [batch]
-                else:
-                    batches = _add_document(document, options, builder, result, locator="", line=number)
+    first_line = 0
+    collected: list[pa.Table] = []
+    collected_rows = collected_bytes = 0
+    with _open(path) as handle:
+        for block in _blocks(handle):
+            result.bytes_read += len(block)
+            if hint is None:
+                hint = _first_hint(block, options)
+                if hint is not None:
+                    result.shape = hint
+            if hint in (shapes.RELEASE_PACKAGE, shapes.RECORD_PACKAGE):
+                yield from _package_lines(block, first_line, options, builder, result)
             else:
-                batches = [builder.add(line_hint, text, line=number, error=error,
-                                       source=_hint_source(line_hint, options))]
-            for batch in batches:
-                if batch is not None:
-                    yield batch
+                pending = builder.flush()  # keep records of earlier shapes (e.g. a package line) in order
+                if pending is not None:
+                    yield pending
+                for table in _line_batches(block, first_line, hint or shapes.PROZORRO, options, result):
+                    collected.append(table)
+                    collected_rows += table.num_rows
+                    collected_bytes += table["text"].nbytes
+                    if collected_rows >= options.batch_rows or collected_bytes >= options.batch_bytes:
+                        yield pa.concat_tables(collected)
+                        collected, collected_rows, collected_bytes = [], 0, 0
+            first_line += block.count(b"\n")
+    if collected:
+        yield pa.concat_tables(collected)
+
+
+def _first_hint(block: bytes, options: ReadOptions) -> str | None:
+    for data in block.split(b"\n", 64)[:64]:
+        if data.strip():
+            try:
+                return _line_hint(data.decode("utf-8"), options)
+            except UnicodeDecodeError:
+                continue
+    return None
+
+
+def _line_batches(block: bytes, first_line: int, hint: str, options: ReadOptions,
+                  result: FileResult) -> Iterator[pa.Table]:
+    """Arrow tables of the lines of ``block`` (ending in a newline), numbered from ``first_line`` + 1."""
+    buffer = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(buffer == 10)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    cr = (ends > starts) & (buffer[np.maximum(ends - 1, 0)] == 13)
+    stops = ends - cr
+    lengths = stops - starts
+    keep = np.flatnonzero(lengths > 0)
+    for index in range(0, len(keep), options.batch_rows):
+        rows = keep[index:index + options.batch_rows]
+        yield _lines_to_batch(block, starts[rows], stops[rows], first_line + rows + 1, hint, options)
+    result.records += len(keep)
+
+
+def _lines_to_batch(block: bytes, starts: np.ndarray, stops: np.ndarray, line_numbers: np.ndarray, hint: str,
+                    options: ReadOptions) -> pa.Table:
+    count = len(starts)
+    view = memoryview(block)
+    errors: list[str | None] = [None] * count
+    texts: pa.Array
+    too_big = np.flatnonzero(stops - starts > options.max_record_bytes)
+    for i in too_big:
+        size = (stops[i] - starts[i]) / (1 << 20)
+        errors[i] = (f"record is {size:.1f} MiB, over the {options.max_record_bytes / (1 << 20):.0f} MiB limit "
+                     "(max_record_mb in the config)")
+    # Values buffer holding the lines back to back (newlines dropped), then one UTF-8 check in Arrow.
+    lengths = (stops - starts).astype(np.int64)
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = b"".join(view[a:b] for a, b in zip(starts.tolist(), stops.tolist()))
+    binary = pa.Array.from_buffers(pa.large_binary(), count, [None, pa.py_buffer(offsets), pa.py_buffer(values)])
+    try:
+        texts = binary.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        texts = _decode_one_by_one(binary, errors)
+    hashes = [hashlib.sha256(view[a:b]).hexdigest() for a, b in zip(starts.tolist(), stops.tolist())]
+    source = _hint_source(hint, options)
+    return pa.table(
+        {
+            "seq": pa.array(line_numbers.astype(np.int64)),  # unique within the file, so batches can be joined
+            "source": pa.array([source] * count, pa.string()),
+            "hint": pa.array([hint] * count, pa.string()),
+            "origin": pa.array([str(options.current_path)] * count, pa.string()),
+            "line": pa.array(line_numbers.astype(np.int64)),
+            "locator": pa.nulls(count, pa.string()),
+            "text": texts.cast(pa.string()) if texts.nbytes < (1 << 31) else texts,
+            "sha256": pa.array(hashes, pa.string()),
+            "error": pa.array(errors, pa.string()),
+        }
+    )
+
+
+def _decode_one_by_one(binary: pa.Array, errors: list[str | None]) -> pa.Array:
+    """Slow path for a batch with invalid UTF-8: mark the bad lines, keep the rest."""
+    decoded = []
+    for index, value in enumerate(binary.to_pylist()):
+        try:
+            decoded.append(value.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            decoded.append(value.decode("utf-8", errors="replace"))
+            errors[index] = errors[index] or (
+                f"invalid UTF-8: byte {exc.start} ({value[exc.start:exc.start + 1]!r}) is not UTF-8")
+    return pa.array(decoded, pa.large_string())
+
+
+def _package_lines(block: bytes, first_line: int, options: ReadOptions, builder: BatchBuilder,
+                   result: FileResult) -> Iterator[pa.Table]:
+    """Slow path: each line is a whole package, parsed in Python."""
+    for offset, data in enumerate(block.split(b"\n")):
+        if not data.strip():
+            continue
+        number = first_line + offset + 1
+        try:
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            batches = [builder.add(shapes.PROZORRO, data.decode("utf-8", errors="replace"), line=number,
+                                   error=f"invalid JSON: {exc}")]
+        else:
+            batches = _add_document(document, options, builder, result, locator="", line=number)
+        for batch in batches:
+            if batch is not None:
+                yield batch
 
 
 def _line_hint(text: str, options: ReadOptions) -> str:
@@ -294,3 +389,45 @@ def _line_hint(text: str, options: ReadOptions) -> str:
     if shape is None:
         return shapes.PROZORRO
     return shape
+
+
+def prefetch(batches: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
+    """Read the next batches in a background thread while the caller stores the current one.
+
+    DuckDB releases the GIL while it works, so reading, hashing and UTF-8 checks of batch n+1
+    overlap the SQL of batch n. Exceptions from the reader are re-raised in the caller.
+    """
+    import queue
+    import threading
+
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
+                    return
+                handoff.put(batch)
+            handoff.put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            handoff.put(exc)
+
+    thread = threading.Thread(target=produce, name="monitor-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                handoff.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)

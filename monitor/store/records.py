@@ -29,12 +29,14 @@ log = structlog.get_logger(__name__)
 # (a compiled release), ocds-record (a record), ocds-release (an individual release).
 BATCH_SCHEMA = pa.schema(
     [
+        ("seq", pa.int64()),  # position in the batch
         ("source", pa.string()),
         ("hint", pa.string()),
         ("origin", pa.string()),
         ("line", pa.int64()),
         ("locator", pa.string()),
         ("text", pa.string()),
+        ("sha256", pa.string()),  # of the UTF-8 text, computed by the reader (hashlib beats SQL here)
         ("error", pa.string()),  # a problem found before SQL (bad UTF-8, too large, merge failure)
     ]
 )
@@ -64,40 +66,46 @@ class BatchCounts:
         return dataclasses.asdict(self)
 
 
-_STAGE_SQL = rf"""
-CREATE OR REPLACE TEMP TABLE stage_parsed AS
-SELECT row_number() OVER () AS seq, b.*,
-       CASE WHEN error IS NULL THEN json_valid(text) ELSE false END AS valid
-FROM batch_in b;
-
-CREATE OR REPLACE TEMP TABLE stage_body AS
-SELECT p.*,
-       CASE WHEN NOT valid THEN NULL
-            WHEN hint = 'prozorro' THEN json_extract(text, ['$.data', '$.config.restricted', '$.next_page', '$.page'])
-            WHEN hint = 'ocds-record' THEN json_extract(text, ['$.compiledRelease', '$.ocid', '$.releases'])
-       END AS env,
-       CASE WHEN valid THEN left(ltrim(text), 1) END AS first_char
-FROM stage_parsed p;
-
-CREATE OR REPLACE TEMP TABLE stage_keys AS
-SELECT s.*,
-       CASE WHEN hint = 'prozorro' AND starts_with(env[1], '{{') THEN env[1]
-            WHEN hint = 'ocds-record' THEN env[1]
-            ELSE text END AS body,
-       CASE WHEN hint = 'prozorro' THEN coalesce(TRY_CAST(env[2] AS BOOLEAN), false) END AS restricted
-FROM stage_body s;
+# One JSON parse per record for its keys; TRY() turns malformed JSON into NULL. The text itself
+# stays in the Arrow batch (batch_in) and is joined back by seq only where it is written.
+_STAGE_SQL = r"""
+CREATE OR REPLACE TEMP TABLE stage_env AS
+SELECT seq, source, hint, origin, line, locator, sha256, error,
+       CASE WHEN error IS NULL AND hint = 'prozorro'
+            THEN TRY(json_extract(text, ['$.data', '$.config.restricted', '$.next_page', '$.page'])) END AS env,
+       CASE WHEN error IS NULL AND hint = 'ocds-record'
+            THEN TRY(json_extract(text, ['$.compiledRelease', '$.ocid', '$.releases'])) END AS renv,
+       CASE WHEN error IS NULL AND hint IN ('ocds-compiled', 'ocds-release')
+            THEN TRY(json_extract_string(text, ['$.ocid', '$.id', '$.date'])) END AS of,
+       CASE WHEN error IS NULL THEN left(ltrim(text), 1) END AS first_char,
+       CASE WHEN error IS NULL AND hint = 'prozorro' AND env IS NOT NULL
+                 AND NOT coalesce(starts_with(env[1], '{'), false) THEN text END AS bare_text,
+       CASE WHEN error IS NULL AND regexp_matches(text, '@STRING_NUMBER@')
+            THEN regexp_extract(text, '@STRING_NUMBER@') END AS string_number
+FROM batch_in;
 
 CREATE OR REPLACE TEMP TABLE stage AS
-SELECT k.*,
-       CASE WHEN hint = 'prozorro' THEN json_extract_string(body,
+SELECT s.* EXCLUDE (bare_text),
+       CASE WHEN hint = 'prozorro' THEN coalesce(CASE WHEN starts_with(env[1], '{') THEN env[1]::VARCHAR END, bare_text)
+            WHEN hint = 'ocds-record' THEN renv[1]::VARCHAR END AS body,
+       CASE WHEN hint = 'prozorro' THEN coalesce(TRY_CAST(env[2] AS BOOLEAN), false) END AS restricted,
+       CASE WHEN hint = 'prozorro' THEN env IS NOT NULL
+            WHEN hint = 'ocds-record' THEN renv IS NOT NULL
+            ELSE of IS NOT NULL END AS valid
+FROM stage_env s;
+
+CREATE OR REPLACE TEMP TABLE stage_f AS
+SELECT s.*,
+       CASE WHEN hint = 'prozorro' AND valid THEN TRY(json_extract_string(body,
                 ['$.id', '$._id', '$.tenderID', '$.contractID', '$.planID', '$.dateModified',
-                 '$.monitoring_id', '$.complaintID', '$.rationaleTypes', '$.tender_id', '$.awardID'])
-            WHEN hint = 'ocds-record' THEN [json_extract_string(env[2], '$'), NULL, NULL, NULL, NULL,
+                 '$.monitoring_id', '$.complaintID', '$.rationaleTypes', '$.tender_id', '$.awardID',
+                 '$.reasonType', '$.tenderers', '$.suppliers']))
+            WHEN hint = 'ocds-record' AND valid THEN [json_extract_string(renv[2], '$'), NULL, NULL, NULL, NULL,
                 json_extract_string(body, '$.date')]
-            WHEN valid AND first_char = '{{' THEN json_extract_string(text, ['$.ocid', '$.id', '$.date'])
+            ELSE of
        END AS f
-FROM stage_keys k;
-"""
+FROM stage s;
+""".replace("@STRING_NUMBER@", _STRING_NUMBER)
 
 # The first reason that applies, or NULL for a good record; skip_reason for recognised non-records.
 _CLASSIFY_SQL = rf"""
@@ -114,16 +122,14 @@ WITH c AS (
                  OR json_extract_string(env[1], '$[0].rationaleTypes') IS NOT NULL)
                  THEN 'a sub-resource list (complaints, changes, ...), not a record'
             WHEN valid AND first_char = '{{' AND f[3] IS NULL AND f[4] IS NULL AND f[5] IS NULL
-                 AND (f[8] IS NOT NULL OR f[9] IS NOT NULL
-                      OR json_extract_string(body, '$.reasonType') IS NOT NULL
-                      OR json_extract_string(body, '$.tenderers') IS NOT NULL
-                      OR json_extract_string(body, '$.suppliers') IS NOT NULL)
+                 AND (f[8] IS NOT NULL OR f[9] IS NOT NULL OR f[12] IS NOT NULL OR f[13] IS NOT NULL
+                      OR f[14] IS NOT NULL)
                  THEN 'a sub-resource object (complaint, cancellation, bid, award, change), not a record'
             WHEN f[4] IS NOT NULL AND f[10] IS NULL AND f[11] IS NOT NULL AND f[6] IS NULL
                  THEN 'an in-tender contract (GET /tenders/{{id}}/contracts/{{cid}}), not a contract object; '
                       || 'load the tender or GET /contracts/{{cid}}'
         END AS skip_reason
-    FROM stage s
+    FROM stage_f s
 )
 SELECT c.*,
     CASE
@@ -139,8 +145,7 @@ SELECT c.*,
         WHEN hint = 'ocds-release' AND f[2] IS NULL THEN 'release without id'
         WHEN hint = 'ocds-record' AND body IS NULL AND json_extract_string(env[3], '$[0].ocid') IS NULL
              THEN 'record has no compiledRelease and its releases are only links; cannot compile it'
-        WHEN regexp_matches(text, '{_STRING_NUMBER}')
-             THEN 'a number given as a string: ' || regexp_extract(text, '{_STRING_NUMBER}')
+        WHEN string_number IS NOT NULL THEN 'a number given as a string: ' || string_number
         WHEN hint = 'prozorro' AND f[6] IS NULL THEN 'missing dateModified'
         WHEN hint IN ('prozorro', 'ocds-record') AND NOT regexp_matches(f[6], '{_HAS_ZONE}')
              THEN 'dateModified without timezone: "' || f[6] || '" (cannot tell which copy is newer)'
@@ -170,10 +175,10 @@ FROM c;
 # Newest copy per key within the batch, compared with what is stored.
 _COMPARE_SQL = """
 CREATE OR REPLACE TEMP TABLE stage_good AS
-SELECT source, kind, id, ocid, date_modified, origin, line, text, body, restricted, sha256(text) AS sha
+SELECT seq, source, kind, id, ocid, date_modified, sha256 AS sha
 FROM stage_classified
 WHERE reason IS NULL AND skip_reason IS NULL
-QUALIFY row_number() OVER (PARTITION BY source, kind, id ORDER BY date_modified DESC NULLS LAST, sha DESC) = 1;
+QUALIFY row_number() OVER (PARTITION BY source, kind, id ORDER BY date_modified DESC NULLS LAST, sha256 DESC) = 1;
 
 CREATE OR REPLACE TEMP TABLE stage_cmp AS
 SELECT g.*,
@@ -201,8 +206,8 @@ def _json_error(text: str | None) -> str:
 
 def _quarantine(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
     rows = con.execute(
-        "SELECT source, origin, line, locator, coalesce(id, f[1]), reason, text FROM stage_classified "
-        "WHERE reason IS NOT NULL ORDER BY seq"
+        "SELECT c.source, c.origin, c.line, c.locator, coalesce(c.id, c.f[1]), c.reason, b.text "
+        "FROM stage_classified c JOIN batch_in b USING (seq) WHERE c.reason IS NOT NULL ORDER BY seq"
     ).fetchall()
     records = []
     for source, origin, line, locator, record_id, reason, text in rows:
@@ -290,16 +295,18 @@ def store_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, *, fetched_at: 
             )
         if counts.new or counts.updated:
             con.execute(
-                "INSERT INTO raw_records SELECT source, kind, id, ocid, date_modified, ?, sha, "
-                "CASE WHEN line IS NULL THEN origin ELSE origin || ':' || line END, text "
-                "FROM stage_cmp WHERE outcome IN ('new', 'updated')",
+                "INSERT INTO raw_records SELECT c.source, c.kind, c.id, c.ocid, c.date_modified, ?, c.sha, "
+                "CASE WHEN k.line IS NULL THEN k.origin ELSE k.origin || ':' || k.line END, b.text "
+                "FROM stage_cmp c JOIN stage_classified k USING (seq) JOIN batch_in b USING (seq) "
+                "WHERE c.outcome IN ('new', 'updated')",
                 [now],
             )
             create_norm_in(con)
             con.execute(
-                "INSERT INTO norm_in SELECT source || ':' || kind || ':' || id, source, kind, id, ocid, body, "
-                "restricted, date_modified, outcome = 'updated' "
-                "FROM stage_cmp WHERE outcome IN ('new', 'updated') AND kind <> 'release'"
+                "INSERT INTO norm_in SELECT c.source || ':' || c.kind || ':' || c.id, c.source, c.kind, c.id, c.ocid, "
+                "coalesce(k.body, b.text), k.restricted, c.date_modified, c.outcome = 'updated' "
+                "FROM stage_cmp c JOIN stage_classified k USING (seq) JOIN batch_in b USING (seq) "
+                "WHERE c.outcome IN ('new', 'updated') AND c.kind <> 'release'"
             )
             counts.quarantined += _compile_release_sets(con, now)
             normalize_changed(con)

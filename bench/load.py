@@ -1,0 +1,79 @@
+"""Benchmark ``monitor load``: records/s, MB/s and peak RSS for generated OCDS and ProZorro files.
+
+    python bench/load.py                       # 100k OCDS compiled releases and 100k ProZorro tenders
+    python bench/load.py --counts 100000 1000000 --kinds ocds
+    python bench/load.py --keep                # keep generated files in bench/out for re-runs
+
+Data comes from bench/generate.py (deterministic, seed 42) and is generated once per size into
+bench/out/. Each load runs in a fresh process on an empty database, so peak RSS is the loader's.
+Prints one line per run; copy the lines into bench/README.md with the machine they ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+
+def generate(kind: str, count: int, seed: int) -> Path:
+    path = OUT / f"{kind}-{count}-seed{seed}.jsonl"
+    if not path.exists():
+        OUT.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        subprocess.run(
+            [sys.executable, str(HERE / "generate.py"), "--kind", kind, "--count", str(count),
+             "--seed", str(seed), "--out", str(tmp)],
+            check=True,
+        )
+        tmp.rename(path)
+    return path
+
+
+def load(path: Path) -> tuple[float, int, str]:
+    """Seconds, peak RSS (bytes) and the summary line of one ``monitor load`` into a fresh database."""
+    db = OUT / "bench.duckdb"
+    for leftover in (db, db.with_suffix(".duckdb.wal")):
+        leftover.unlink(missing_ok=True)
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "--log-format", "json", "--db", str(db), "load", str(path)],
+        check=True, capture_output=True, text=True,
+    )
+    seconds = time.monotonic() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    db.unlink(missing_ok=True)
+    return seconds, peak, completed.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--counts", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--kinds", nargs="+", default=["ocds", "prozorro"], choices=["ocds", "prozorro"])
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    args = parser.parse_args()
+    print(f"# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{platform.platform()}")
+    for kind in args.kinds:
+        for count in args.counts:
+            path = generate(kind, count, args.seed)
+            size = path.stat().st_size
+            seconds, peak, summary = load(path)
+            print(f"{kind:8} {count:>9,} records {size / 1e6:8.0f} MB  {seconds:7.1f} s  "
+                  f"{count / seconds:9,.0f} records/s  {size / 1e6 / seconds:6.1f} MB/s  "
+                  f"peak RSS {peak / 2**30:4.2f} GiB   [{summary}]", flush=True)
+            if not args.keep:
+                path.unlink()
+
+
+if __name__ == "__main__":
+    main()
