@@ -10,6 +10,7 @@ packages; parsing and mapping happen in DuckDB.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 import gzip
 import hashlib
 import io
@@ -284,13 +285,13 @@ def _read_lines(path: Path, options: ReadOptions, builder: BatchBuilder, result:
 
 
 def _first_hint(block: bytes, options: ReadOptions) -> str | None:
-    for data in block.split(b"\n", 64)[:64]:
-        if data.strip():
-            try:
-                return _line_hint(data.decode("utf-8"), options)
-            except UnicodeDecodeError:
-                continue
-    return None
+    """The shape most of the first 64 lines of ``block`` have; one odd or broken line does not decide it."""
+    votes = Counter(
+        _line_hint(data.decode("utf-8"), options)
+        for data in block.split(b"\n", 64)[:64]
+        if data.strip() and _parses(data)
+    )
+    return votes.most_common(1)[0][0] if votes else None
 
 
 def _line_batches(block: bytes, first_line: int, hint: str, options: ReadOptions,
@@ -303,6 +304,11 @@ def _line_batches(block: bytes, first_line: int, hint: str, options: ReadOptions
     stops = ends - cr
     lengths = stops - starts
     keep = np.flatnonzero(lengths > 0)
+    short = keep[lengths[keep] < 64]  # a line of only spaces or tabs is blank too
+    if len(short):
+        blank = [i for i in short.tolist() if not block[starts[i]:stops[i]].strip()]
+        if blank:
+            keep = np.setdiff1d(keep, blank)
     for index in range(0, len(keep), options.batch_rows):
         rows = keep[index:index + options.batch_rows]
         yield _lines_to_batch(block, starts[rows], stops[rows], first_line + rows + 1, hint, options)

@@ -10,15 +10,14 @@ from monitor.reference import regions_csv
 # numbers 0.0 and dates 1970-01-01 (openprocurement.api mask.py). Those values must not count.
 MASKED_STRINGS = ("Приховано", "Hidden")
 
-# A secondary date without an offset (seen in real contract changes) is read as Kyiv time,
-# ProZorro's own zone; the versioning date of a record must carry an offset (see store.records).
+# A secondary date without an offset is read as UTC: the one real case (a contract change in the
+# API docs) is the same instant as the change's "+02:00" date in another copy of the contract.
+# The versioning date of a record must carry an offset (see store.records).
 _MACROS = f"""
 CREATE OR REPLACE TEMP MACRO pm_str(x) AS
     CASE WHEN x IN {MASKED_STRINGS!r} THEN NULL ELSE nullif(trim(x), '') END;
 CREATE OR REPLACE TEMP MACRO pm_ts(x) AS
-    CASE WHEN x IS NULL OR starts_with(x, '1970-01-01') THEN NULL
-         WHEN regexp_matches(x, '(Z|[+-]\\d{{2}}:?\\d{{2}})$') THEN TRY_CAST(x AS TIMESTAMPTZ)
-         ELSE timezone('Europe/Kyiv', TRY_CAST(x AS TIMESTAMP)) END;
+    CASE WHEN x IS NULL OR starts_with(x, '1970-01-01') THEN NULL ELSE TRY_CAST(x AS TIMESTAMPTZ) END;
 CREATE OR REPLACE TEMP MACRO pm_money(amount, masked) AS
     CASE WHEN masked AND amount = 0 THEN NULL ELSE amount END;
 CREATE OR REPLACE TEMP MACRO pm_org_id(scheme, ident) AS

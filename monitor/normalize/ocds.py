@@ -18,7 +18,7 @@ SELECT raw_key, source, ocid, date_modified AS record_date, t,
        list_transform(t.parties, lambda p: {{
            'k': p.id,
            'v': coalesce(pm_org_id(p.identifier.scheme, p.identifier.id), p.id),
-           'name': p.name, 'region': p.address.region, 'locality': p.address.locality, 'kind': p.details.kind
+           'name': p.name, 'region': p.address.region, 'locality': p.address.locality, 'kind': coalesce(p.details.kind, p.kind)
        }}) AS pmap
 FROM (
     SELECT *, json_transform(body, {as_sql_literal(OCDS_COMPILED_RELEASE)}) AS t
@@ -137,7 +137,7 @@ FROM (SELECT ocid, raw_key, c.id AS contract_id, unnest(c.amendments) AS am
 _OCDS_ORGANIZATIONS = """
 SELECT CASE WHEN p.identifier.id IS NOT NULL THEN p.identifier.scheme END AS scheme,
        coalesce(p.identifier.id, p.id) AS identifier, p.name, p.identifier.legalName AS legal_name,
-       p.details.kind AS kind, p.address.region AS region_raw, p.address.locality AS locality, record_date AS seen_at
+       coalesce(p.details.kind, p.kind) AS kind, p.address.region AS region_raw, p.address.locality AS locality, record_date AS seen_at
 FROM (SELECT record_date, unnest(t.parties) AS p FROM oc_release)
 """
 

@@ -166,6 +166,7 @@ OCDS_COMPILED_RELEASE = {
             "id": _S,
             "name": _S,
             "roles": [_S],
+            "kind": _S,  # ProZorro's OCDS extension puts procuringEntity.kind here
             "identifier": {"scheme": _S, "id": _S, "legalName": _S},
             "address": _ADDRESS,
             "details": {"kind": _S},

@@ -1,0 +1,202 @@
+"""Loading is idempotent, newer copies win, older copies never overwrite, unchanged records are left alone."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from conftest import (
+    CARDINAL,
+    LIFT_REPAIR,
+    MICROSCOPES,
+    OCDS,
+    OCDS_RECORDS,
+    OCDS_RELEASES,
+    PROZORRO,
+    PROZORRO_REAL,
+    HEAT_CONTRACT,
+    mutated,
+    summary,
+    table_counts,
+    write_json,
+    write_lines,
+)
+
+MICROSCOPES_OCID = "ocds-be6bcu-UA-2022-07-23-000100-a"
+MICROSCOPES_ID = "520d3c3a9a9f47b9bec63eb6d86610eb"
+LIFT_ID = "de80d4f75fbf4062905c5e1c1d9afe5c"
+
+EVERYTHING = [
+    PROZORRO,                      # tenders, contracts, plans, feeds (skipped), id collisions between doc examples
+    PROZORRO_REAL,                 # real tenders, contract, OCDS record and release packages
+    OCDS,                          # hand-made release packages (merged releases)
+    CARDINAL / "R024.jsonl",       # JSON Lines of compiled releases
+]
+
+
+def _raw_keys(db):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return set(con.execute("SELECT source, kind, id, sha256 FROM raw_records").fetchall())
+    finally:
+        con.close()
+
+
+def _snapshot(db):
+    """Every row of every model table (raw_records without fetched_at), as sorted lists."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = ["processes", "lots", "items", "bids", "awards", "contracts", "contract_items",
+                  "contract_changes", "plans", "organizations"]
+        snap = {t: sorted(map(repr, con.execute(f"SELECT * FROM {t}").fetchall())) for t in tables}
+        snap["raw_records"] = sorted(map(repr, con.execute("SELECT * EXCLUDE (fetched_at) FROM raw_records").fetchall()))
+        return snap
+    finally:
+        con.close()
+
+
+def test_loading_the_same_inputs_twice_changes_nothing(load, db_path):
+    code, out, _ = load(*EVERYTHING)
+    assert code == 0
+    first = summary(out)
+    assert first["new"] > 50 and first["quarantined"] == 0
+    counts, raw, snap = table_counts(db_path), _raw_keys(db_path), _snapshot(db_path)
+    assert counts["processes"] > 30 and counts["contract_changes"] > 0 and counts["plans"] == 3
+
+    code, out, _ = load(*EVERYTHING)
+    assert code == 0
+    second = summary(out)
+    assert (second["new"], second["updated"], second["quarantined"]) == (0, 0, 0)
+    # every record read again is unchanged, or older than the copy that won the first time
+    assert second["unchanged"] + second["older"] == first["new"] + first["updated"] + first["unchanged"] + first["older"]
+    assert second["skipped"] == first["skipped"]
+    assert table_counts(db_path) == counts
+    assert _raw_keys(db_path) == raw
+    assert _snapshot(db_path) == snap
+
+
+def test_loading_twice_in_one_run_stores_one_copy(load, query):
+    code, out, _ = load(LIFT_REPAIR, LIFT_REPAIR)
+    assert code == 0
+    assert query("SELECT count(*) FROM raw_records") == [(1,)]
+    assert query("SELECT count(*) FROM processes") == [(1,)]
+    assert query("SELECT count(*) FROM bids") == [(1,)]
+
+
+def test_a_newer_copy_replaces_the_record_and_its_child_rows(tmp_path, load, query, query_one):
+    assert load(MICROSCOPES)[0] == 0
+    assert query("SELECT count(*) FROM items WHERE ocid = ?", [MICROSCOPES_OCID]) == [(1,)]
+
+    def change(t):
+        t["dateModified"] = "2022-07-25T09:00:00.000000+03:00"
+        t["title"] = "Мікроскопи (змінено)"
+        t["status"] = "active.qualification"
+        t["items"] = []  # the only item removed
+
+    newer = write_json(tmp_path / "newer.json", mutated(MICROSCOPES, change))
+    code, out, _ = load(newer)
+    assert code == 0
+    assert (summary(out)["updated"], summary(out)["new"], summary(out)["older"]) == (1, 0, 0)
+    assert query_one("SELECT title, status, items_count, date_modified::VARCHAR FROM processes") == (
+        "Мікроскопи (змінено)", "active.qualification", 0, "2022-07-25 06:00:00+00")
+    assert query("SELECT count(*) FROM items WHERE ocid = ?", [MICROSCOPES_OCID]) == [(0,)]
+    assert query("SELECT count(*) FROM processes") == [(1,)]
+    assert query("SELECT count(*) FROM lots") == [(1,)]  # re-made once, not duplicated
+    assert query_one("SELECT id, origin FROM raw_records") == (MICROSCOPES_ID, str(newer))
+
+
+def test_a_newer_copy_replaces_contract_changes(tmp_path, load, query):
+    assert load(HEAT_CONTRACT)[0] == 0
+    assert query("SELECT count(*) FROM contract_changes") == [(3,)]
+
+    def change(c):
+        c["dateModified"] = "2019-02-01T10:00:00+02:00"
+        c["changes"] = c["changes"][:1]
+
+    assert load(write_json(tmp_path / "contract.json", mutated(HEAT_CONTRACT, change)))[0] == 0
+    assert query("SELECT count(*) FROM contract_changes") == [(1,)]
+    assert query("SELECT changes_count FROM contracts") == [(1,)]
+
+
+def test_an_older_copy_never_overwrites_a_newer_one(tmp_path, load, query, query_one):
+    def change(t):
+        t["dateModified"] = "2022-07-25T09:00:00.000000+03:00"
+        t["title"] = "Мікроскопи (новіша копія)"
+        t["items"] = []
+
+    newer = write_json(tmp_path / "newer.json", mutated(MICROSCOPES, change))
+    assert load(newer)[0] == 0
+    stored = query_one("SELECT sha256, fetched_at, origin FROM raw_records")
+
+    code, out, _ = load(MICROSCOPES)  # the real, older copy (dateModified 2022-07-23)
+    assert code == 0
+    counts = summary(out)
+    assert (counts["older"], counts["new"], counts["updated"], counts["unchanged"]) == (1, 0, 0, 0)
+    assert query_one("SELECT sha256, fetched_at, origin FROM raw_records") == stored
+    assert query_one("SELECT title, items_count FROM processes") == ("Мікроскопи (новіша копія)", 0)
+    assert query("SELECT count(*) FROM items") == [(0,)]
+
+
+def test_an_older_copy_later_in_the_same_file_loses(tmp_path, load, query_one):
+    newer = mutated(MICROSCOPES, lambda t: t.update(dateModified="2022-07-25T09:00:00+03:00", title="новіша"))
+    older = mutated(MICROSCOPES, lambda t: t.update(title="старіша"))
+    path = write_lines(tmp_path / "both.jsonl", [newer, older])
+    code, out, _ = load(path)
+    assert code == 0
+    assert query_one("SELECT title FROM processes") == ("новіша",)
+    assert query_one("SELECT origin FROM raw_records") == (f"{path}:1",)
+
+
+def test_same_date_different_content_gives_the_same_store_in_any_order(tmp_path, run_cli):
+    """Two copies with one dateModified and different content: the winner does not depend on order."""
+    a = write_json(tmp_path / "a.json", mutated(LIFT_REPAIR, lambda t: t.update(title="копія A")))
+    b = write_json(tmp_path / "b.json", mutated(LIFT_REPAIR, lambda t: t.update(title="копія B")))
+    titles = []
+    for order in ((a, b), (b, a)):
+        db = tmp_path / f"{order[0].stem}-first.duckdb"
+        for path in order:
+            assert run_cli("--db", db, "load", path)[0] == 0
+        con = duckdb.connect(str(db), read_only=True)
+        titles.append(con.execute("SELECT p.title, r.sha256 FROM processes p, raw_records r").fetchall())
+        con.close()
+    assert len(titles[0]) == 1
+    assert titles[0] == titles[1]
+
+
+def test_only_changed_records_are_renormalized(tmp_path, load, query):
+    assert load(LIFT_REPAIR, MICROSCOPES)[0] == 0
+    before = dict(query("SELECT id, fetched_at FROM raw_records"))
+
+    newer = write_json(tmp_path / "newer.json",
+                       mutated(MICROSCOPES, lambda t: t.update(dateModified="2022-07-25T09:00:00+03:00")))
+    code, out, _ = load(LIFT_REPAIR, newer)
+    assert code == 0
+    counts = summary(out)
+    assert (counts["unchanged"], counts["updated"], counts["new"]) == (1, 1, 0)
+    after = dict(query("SELECT id, fetched_at FROM raw_records"))
+    assert after[LIFT_ID] == before[LIFT_ID]                  # untouched record: same fetched_at
+    assert after[MICROSCOPES_ID] > before[MICROSCOPES_ID]     # the changed one was re-read
+    assert query("SELECT count(*) FROM processes") == [(2,)]
+    assert query("SELECT count(*) FROM bids") == [(1,)]
+
+
+def test_release_sets_are_not_recompiled_when_nothing_changed(load, query):
+    assert load(OCDS_RELEASES)[0] == 0
+    before = query("SELECT id, fetched_at FROM raw_records ORDER BY id")
+    processes = query("SELECT * FROM processes ORDER BY ocid")
+    code, out, _ = load(OCDS_RELEASES)
+    assert code == 0 and summary(out)["unchanged"] == 10
+    assert query("SELECT id, fetched_at FROM raw_records ORDER BY id") == before
+    assert query("SELECT * FROM processes ORDER BY ocid") == processes
+
+
+@pytest.mark.parametrize("first,second", [(OCDS_RECORDS, OCDS_RELEASES), (LIFT_REPAIR, MICROSCOPES)],
+                         ids=["ocds-packages", "two-tenders"])
+def test_load_order_does_not_change_the_store(tmp_path, run_cli, first, second):
+    snaps = []
+    for order in ((first, second), (second, first)):
+        db = tmp_path / f"{order[0].stem}-first.duckdb"
+        for path in order:
+            assert run_cli("--db", db, "load", path)[0] == 0
+        snaps.append(_snapshot(db))
+    assert snaps[0] == snaps[1]

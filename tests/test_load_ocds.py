@@ -1,0 +1,265 @@
+"""Loading OCDS: record packages, release packages (merged with ocdsmerge), JSON Lines of compiled
+releases, and the Cardinal indicator inputs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timezone
+
+import duckdb
+import pytest
+
+from conftest import CARDINAL, OCDS, OCDS_RECORDS, OCDS_RELEASES, read_json, summary, write_lines
+
+UTC = timezone.utc
+HAND_OCID = "ocds-be6bcu-UA-2024-03-01-000777-a"
+HAND_TITLE = "Послуги соціального супроводу сімей у складних життєвих обставинах"
+
+
+def _compiled_releases() -> list[dict]:
+    return [record["compiledRelease"] for record in read_json(OCDS_RECORDS)["records"]]
+
+
+def _expected_process(compiled: dict) -> tuple:
+    tender = compiled["tender"]
+    return (
+        compiled["ocid"],
+        tender["tenderID"],
+        tender["title"].strip(),
+        tender["status"],
+        tender["procurementMethod"],
+        tender["procurementMethodType"],
+        float(tender["value"]["amount"]),
+        tender["value"]["currency"],
+        compiled["buyer"]["id"],
+        len(tender["items"]),
+        len(compiled["awards"]),
+        len(compiled["contracts"]),
+        datetime.fromisoformat(compiled["date"]).astimezone(UTC),
+    )
+
+
+PROCESS_COLUMNS = (
+    "ocid, tender_public_id, title, status, procurement_method, procurement_method_type, value_amount, "
+    "value_currency, buyer_id, items_count, awards_count, contracts_count, date_modified"
+)
+
+
+# --- record package ----------------------------------------------------------------------------
+
+
+def test_record_package_gives_ten_processes_from_the_compiled_releases(load_once, query):
+    code, out, _ = load_once(OCDS_RECORDS)
+    assert code == 0
+    assert summary(out)["new"] == 10 and summary(out)["quarantined"] == 0
+    expected = sorted(_expected_process(c) for c in _compiled_releases())
+    assert len(expected) == 10
+    assert query(f"SELECT {PROCESS_COLUMNS} FROM processes ORDER BY ocid") == expected
+    assert query("SELECT DISTINCT source, split_part(raw_key, ':', 2) FROM processes") == [("ocds", "record")]
+    assert query("SELECT kind, count(*) FROM raw_records GROUP BY kind") == [("record", 10)]
+
+
+def test_record_package_health_centre_values(load_once, query, query_one):
+    """UA-2018-06-22-002443-a: a primary health-care centre in Toretsk (SOURCES.md)."""
+    load_once(OCDS_RECORDS)
+    ocid = "ocds-be6bcu-UA-2018-06-22-002443-a"
+    assert query_one("SELECT title, value_amount, value_vat_included, buyer_id, buyer_kind, region, "
+                     "procurement_method_type FROM processes WHERE ocid = ?", [ocid]) == (
+        "Настільний світильник", 2570.0, True, "UA-EDR-37522155", "general", "Донецька область", "reporting")
+    compiled = next(c for c in _compiled_releases() if c["ocid"] == ocid)
+    award = compiled["awards"][0]
+    assert query("SELECT award_id, status, value_amount, supplier_id FROM awards WHERE ocid = ?", [ocid]) == [
+        (award["id"], award["status"], float(award["value"]["amount"]), award["suppliers"][0]["id"])]
+    contract = compiled["contracts"][0]
+    assert query("SELECT contract_id, origin, status, value_amount, buyer_id FROM contracts WHERE ocid = ?",
+                 [ocid]) == [(contract["id"], "ocds", contract["status"], float(contract["value"]["amount"]),
+                              "UA-EDR-37522155")]
+
+
+def test_record_package_lists_every_item(load_once, query):
+    load_once(OCDS_RECORDS)
+    expected = sorted((c["ocid"], i["id"], i["classification"]["id"], float(i["quantity"]))
+                      for c in _compiled_releases() for i in c["tender"]["items"])
+    assert query("SELECT ocid, item_id, cpv, quantity FROM items ORDER BY ALL") == expected
+    # UA-2018-06-22-002412-a has five items
+    assert query("SELECT count(*) FROM items WHERE ocid = 'ocds-be6bcu-UA-2018-06-22-002412-a'") == [(5,)]
+
+
+def test_organization_ids_resolved_through_parties(load_once, query):
+    load_once(OCDS_RECORDS)
+    parties = {}
+    for compiled in _compiled_releases():
+        for party in compiled["parties"]:
+            parties[f'{party["identifier"]["scheme"]}-{party["identifier"]["id"]}'] = party["name"]
+    assert query("SELECT org_id, name FROM organizations ORDER BY org_id") == sorted(parties.items())
+    assert all(org.startswith("UA-EDR-") for org in parties)
+    # award suppliers are organization ids too
+    assert query("SELECT count(*) FROM awards WHERE supplier_id NOT IN (SELECT org_id FROM organizations)") == [(0,)]
+
+
+# --- release package ---------------------------------------------------------------------------
+
+
+def test_release_package_alone_gives_ten_processes(load_once, query):
+    releases = read_json(OCDS_RELEASES)["releases"]
+    code, out, _ = load_once(OCDS_RELEASES)
+    assert code == 0
+    assert summary(out)["new"] == 10 and summary(out)["quarantined"] == 0
+    assert query("SELECT kind, count(*) FROM raw_records GROUP BY kind") == [("release", 10)]
+    expected = sorted(
+        (r["ocid"], "ocds:release_set:" + r["ocid"], r["buyer"]["id"], len(r["contracts"]),
+         datetime.fromisoformat(r["date"]).astimezone(UTC))
+        for r in releases
+    )
+    assert query("SELECT ocid, raw_key, buyer_id, contracts_count, date_modified FROM processes ORDER BY ocid") == \
+        expected
+    contracts = sorted((r["ocid"], c["id"], c["contractID"], c["status"], float(c["value"]["amount"]))
+                       for r in releases for c in r["contracts"])
+    assert query("SELECT ocid, contract_id, contract_public_id, status, value_amount FROM contracts "
+                 "ORDER BY ALL") == contracts
+
+
+def test_hand_made_release_package_is_merged_into_one_process(load_once, query, query_one):
+    path = OCDS / "release-package-tender-then-award.json"
+    code, out, _ = load_once(path)
+    assert code == 0
+    assert summary(out)["new"] == 2
+    assert query("SELECT count(*) FROM raw_records WHERE kind = 'release'") == [(2,)]
+    _assert_hand_made_merged(query, query_one)
+
+
+def _assert_hand_made_merged(query, query_one):
+    assert query_one(
+        "SELECT ocid, raw_key, title, status, procurement_method_type, value_amount, buyer_id, buyer_kind, region, "
+        "items_count, awards_count, date_modified FROM processes"
+    ) == (
+        HAND_OCID, f"ocds:release_set:{HAND_OCID}",
+        HAND_TITLE,           # from the tender release only
+        "complete",           # the award release changed tender.status
+        "belowThreshold", 150000.0, "UA-EDR-12345678", "social", "Полтавська область",
+        1, 1,
+        datetime(2024, 3, 20, 10, 0, tzinfo=UTC),  # the newest release's date
+    )
+    assert query("SELECT award_id, status, value_amount, value_currency, supplier_id, supplier_name FROM awards") == [
+        ("award-1", "active", 148500.0, "UAH", "UA-EDR-87654321", "Громадська організація «Світло надії»")]
+    assert query("SELECT item_id, cpv, quantity, unit_name FROM items") == [("item-1", "85311000-2", 12.0, "місяць")]
+    assert query("SELECT org_id FROM organizations ORDER BY org_id") == [("UA-EDR-12345678",), ("UA-EDR-87654321",)]
+    assert query("SELECT count(*) FROM quarantine") == [(0,)]
+
+
+@pytest.mark.parametrize("order", ["tender-first", "award-first"])
+def test_releases_from_two_files_in_two_runs_are_merged(load, query, query_one, order):
+    files = [OCDS / "release-package-1-tender.json", OCDS / "release-package-2-award.json"]
+    if order == "award-first":
+        files.reverse()
+    for path in files:
+        code, out, _ = load(path)
+        assert code == 0 and summary(out)["new"] == 1
+    assert query("SELECT count(*) FROM runs WHERE status = 'complete'") == [(2,)]
+    _assert_hand_made_merged(query, query_one)
+
+
+def test_source_option_names_the_publisher(load, query):
+    assert load(OCDS / "release-package-tender-then-award.json", options=("--source", "poltava-test"))[0] == 0
+    assert query("SELECT DISTINCT source FROM raw_records") == [("poltava-test",)]
+    assert query("SELECT source, raw_key FROM processes") == [
+        ("poltava-test", f"poltava-test:release_set:{HAND_OCID}")]
+
+
+# --- JSON Lines of compiled releases -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_json_lines_of_compiled_releases(tmp_path, load_once, query, suffix):
+    lines = [json.dumps(c, ensure_ascii=False) for c in _compiled_releases()]
+    path = tmp_path / f"compiled{suffix}"
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    code, out, _ = load_once(path)
+    assert code == 0
+    assert summary(out)["new"] == 10 and summary(out)["quarantined"] == 0
+    assert query("SELECT kind, count(*) FROM raw_records GROUP BY kind") == [("compiled_release", 10)]
+    assert query("SELECT DISTINCT split_part(origin, ':', -1) FROM raw_records ORDER BY 1") == [
+        (str(n),) for n in sorted(range(1, 11), key=str)]
+    expected = sorted(_expected_process(c) for c in _compiled_releases())
+    assert query(f"SELECT {PROCESS_COLUMNS} FROM processes ORDER BY ocid") == expected
+
+
+def test_json_lines_with_a_bad_first_line_still_loads_the_compiled_releases(tmp_path, load_once, query):
+    """The first line lacks its ocid; the nine compiled releases after it are still compiled releases."""
+    compiled = _compiled_releases()
+    first = dict(compiled[0])
+    del first["ocid"]
+    path = write_lines(tmp_path / "compiled.jsonl", [first, *compiled[1:]])
+    code, out, _ = load_once(path)
+    assert code == 0
+    assert summary(out)["quarantined"] == 1
+    assert query("SELECT line FROM quarantine") == [(1,)]
+    assert query("SELECT kind, count(*) FROM raw_records GROUP BY kind") == [("compiled_release", 9)]
+    assert query("SELECT count(*) FROM processes") == [(9,)]
+
+
+# --- Cardinal indicator inputs -----------------------------------------------------------------
+
+
+CARDINAL_FILES = sorted(CARDINAL.glob("*.jsonl"))
+
+
+def test_cardinal_fixtures_are_present():
+    assert len(CARDINAL_FILES) == 15
+
+
+@pytest.mark.parametrize("path", CARDINAL_FILES, ids=lambda p: p.name)
+def test_cardinal_input_loads_without_quarantine(load_once, query, path):
+    releases = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    code, out, _ = load_once(path)
+    assert code == 0
+    counts = summary(out)
+    assert counts["quarantined"] == 0
+    assert counts["new"] == len(releases)
+    assert query("SELECT count(*) FROM quarantine") == [(0,)]
+    assert query("SELECT ocid FROM processes ORDER BY ocid") == sorted((r["ocid"],) for r in releases)
+    expected_bids = sum(max(1, len(b.get("relatedLots") or []))
+                        for r in releases for b in r.get("bids", {}).get("details", []))
+    expected_awards = sum(len(r.get("awards", [])) for r in releases)
+    assert query("SELECT count(*) FROM bids") == [(expected_bids,)]
+    assert query("SELECT count(*) FROM awards") == [(expected_awards,)]
+
+
+def test_cardinal_numbers_reach_the_model(load_once, query):
+    """R018: numberOfTenderers and procurementMethod as published, per ocid."""
+    path = CARDINAL / "R018.jsonl"
+    releases = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    load_once(path)
+    assert query("SELECT ocid, number_of_tenderers, procurement_method FROM processes ORDER BY ocid") == sorted(
+        (r["ocid"], r["tender"]["numberOfTenderers"], r["tender"].get("procurementMethod")) for r in releases)
+
+
+def test_cardinal_bid_tenderers_without_parties_keep_their_ids(load_once, query):
+    """R024 bids name tenderers only by id ("W", "L"): with no parties to resolve them, the id stays."""
+    path = CARDINAL / "R024.jsonl"
+    first = json.loads(path.read_text().splitlines()[0])
+    load_once(path)
+    assert query("SELECT tenderer_id, value_amount, value_currency FROM bids WHERE ocid = ? ORDER BY tenderer_id",
+                 [first["ocid"]]) == sorted(
+        (b["tenderers"][0]["id"], float(b["value"]["amount"]), b["value"]["currency"])
+        for b in first["bids"]["details"])
+    assert query("SELECT supplier_id FROM awards WHERE ocid = ?", [first["ocid"]]) == [("W",)]
+
+
+def test_record_and_release_packages_of_the_same_processes_do_not_double_count(tmp_path, run_cli):
+    """Both packages describe the same ten ocids; together they make ten processes, in either order."""
+    results = []
+    for order in ((OCDS_RECORDS, OCDS_RELEASES), (OCDS_RELEASES, OCDS_RECORDS)):
+        db = tmp_path / f"{order[0].stem}.duckdb"
+        for path in order:
+            assert run_cli("--db", db, "load", path)[0] == 0
+        con = duckdb.connect(str(db), read_only=True)
+        processes = con.execute("SELECT ocid, raw_key, value_amount FROM processes ORDER BY ocid").fetchall()
+        contracts = con.execute("SELECT ocid, contract_id FROM contracts ORDER BY ALL").fetchall()
+        con.close()
+        assert len(processes) == 10
+        assert len({ocid for ocid, _ in contracts}) == 10
+        results.append((processes, contracts))
+    assert results[0] == results[1]

@@ -1,0 +1,333 @@
+"""The DuckDB store: schema versions and migrations, read-only queries, status, database selection."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+
+import duckdb
+import pytest
+
+from monitor.store import (
+    SchemaTooNewError,
+    StoreError,
+    connect,
+    connect_read_only,
+    current_schema_version,
+    latest_schema_version,
+)
+from monitor.store.db import migrate
+
+from conftest import LIFT_REPAIR, MICROSCOPES, PROZORRO, summary, write_lines
+
+EXPECTED_TABLES = {
+    "schema_migrations", "raw_records", "quarantine", "runs", "cursors", "processes", "lots", "items", "bids",
+    "awards", "contracts", "contract_items", "contract_changes", "plans", "organizations",
+}
+
+
+def _tables(con) -> set[str]:
+    return {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+# --- schema versions ---------------------------------------------------------------------------
+
+
+def test_a_fresh_file_gets_the_latest_schema(db_path):
+    assert not db_path.exists()
+    con = connect(db_path)
+    try:
+        assert current_schema_version(con) == latest_schema_version()
+        assert EXPECTED_TABLES <= _tables(con)
+        versions = [v for (v,) in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
+        assert versions == list(range(1, latest_schema_version() + 1))
+    finally:
+        con.close()
+    assert db_path.exists()
+
+
+def test_connect_twice_does_not_migrate_again(db_path):
+    connect(db_path).close()
+    con = connect(db_path)
+    try:
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == latest_schema_version()
+    finally:
+        con.close()
+
+
+def test_migration_from_version_1_keeps_the_data(db_path):
+    raw = duckdb.connect(str(db_path))
+    assert migrate(raw, target=1) == 1
+    assert current_schema_version(raw) == 1
+    assert "processes" not in _tables(raw)
+    raw.execute(
+        "INSERT INTO raw_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ["prozorro", "tender", "de80d4f75fbf4062905c5e1c1d9afe5c", "ocds-be6bcu-UA-2023-02-16-009364-a",
+         datetime(2023, 3, 1, 10, 4, 5, tzinfo=timezone.utc), datetime(2024, 1, 1, tzinfo=timezone.utc),
+         "0" * 64, "old.json", '{"id": "de80d4f75fbf4062905c5e1c1d9afe5c"}'],
+    )
+    raw.close()
+
+    con = connect(db_path)
+    try:
+        assert current_schema_version(con) == latest_schema_version()
+        assert EXPECTED_TABLES <= _tables(con)
+        assert con.execute("SELECT source, kind, id, origin FROM raw_records").fetchall() == [
+            ("prozorro", "tender", "de80d4f75fbf4062905c5e1c1d9afe5c", "old.json")]
+    finally:
+        con.close()
+
+
+def test_read_only_open_of_an_old_schema_asks_for_an_upgrade(db_path, run_cli):
+    raw = duckdb.connect(str(db_path))
+    migrate(raw, target=1)
+    raw.close()
+    with pytest.raises(StoreError, match="older"):
+        connect_read_only(db_path)
+    code, _, err = run_cli("--db", db_path, "status")
+    assert code == 2
+    assert "monitor load" in err
+    # a writing command upgrades it in place
+    assert run_cli("--db", db_path, "load", LIFT_REPAIR)[0] == 0
+    assert run_cli("--db", db_path, "status")[0] == 0
+
+
+def _make_too_new(db_path):
+    connect(db_path).close()
+    con = duckdb.connect(str(db_path))
+    con.execute("INSERT INTO schema_migrations VALUES (99, '0099_from_the_future.sql', now())")
+    con.close()
+
+
+def test_a_newer_schema_is_refused_naming_both_versions(db_path):
+    _make_too_new(db_path)
+    latest = str(latest_schema_version())
+    with pytest.raises(SchemaTooNewError) as info:
+        connect(db_path)
+    assert "99" in str(info.value) and latest in str(info.value)
+    with pytest.raises(SchemaTooNewError) as info:
+        connect_read_only(db_path)
+    assert "99" in str(info.value) and latest in str(info.value)
+
+
+@pytest.mark.parametrize("command", [("status",), ("query", "SELECT 1"), ("load", str(LIFT_REPAIR))],
+                         ids=["status", "query", "load"])
+def test_a_newer_schema_is_refused_by_the_cli(db_path, run_cli, command):
+    _make_too_new(db_path)
+    code, out, err = run_cli("--db", db_path, *command)
+    assert code == 2
+    assert "99" in err and str(latest_schema_version()) in err
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:  # nothing was written
+        assert con.execute("SELECT count(*) FROM raw_records").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+    finally:
+        con.close()
+
+
+def test_read_only_open_of_a_missing_file_is_an_error(tmp_path, run_cli):
+    missing = tmp_path / "absent.duckdb"
+    with pytest.raises(StoreError):
+        connect_read_only(missing)
+    code, _, err = run_cli("--db", missing, "query", "SELECT 1")
+    assert code == 2
+    assert str(missing) in err
+    assert not missing.exists()
+
+
+# --- monitor query -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loaded(load_once, db_path):
+    code, _, _ = load_once(LIFT_REPAIR, MICROSCOPES, PROZORRO / "plan-complete.json")
+    assert code == 0
+    return db_path
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM processes",
+        "CREATE TABLE x(a int)",
+        "INSERT INTO plans SELECT * FROM plans",
+        "UPDATE processes SET title = 'x'",
+        "DROP TABLE processes",
+        "SELECT 1; DELETE FROM processes",
+    ],
+)
+def test_query_refuses_writes(loaded, run_cli, query, sql):
+    code, out, err = run_cli("--db", loaded, "query", sql)
+    assert code == 2
+    assert "read-only" in err
+    assert query("SELECT count(*) FROM processes") == [(2,)]
+    assert query("SELECT count(*) FROM plans") == [(1,)]
+    assert "x" not in {t for (t,) in query("SELECT table_name FROM information_schema.tables")}
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "COPY processes TO '{out}'",
+        "ATTACH '{db2}' AS other",
+    ],
+)
+def test_query_has_no_access_outside_the_database(loaded, run_cli, tmp_path, sql):
+    out_file, other_db = tmp_path / "leak.csv", tmp_path / "other.duckdb"
+    code, out, err = run_cli("--db", loaded, "query", sql.format(out=out_file, db2=other_db))
+    assert code == 2
+    assert "root:" not in out
+    assert not out_file.exists() and not other_db.exists()
+    assert err.strip()
+
+
+def test_query_json_format(loaded, run_cli):
+    code, out, _ = run_cli("--db", loaded, "query", "--format", "json",
+                           "SELECT ocid, value_amount, value_currency, date_modified, bids_count "
+                           "FROM processes ORDER BY ocid")
+    assert code == 0
+    assert json.loads(out) == [
+        {"ocid": "ocds-be6bcu-UA-2022-07-23-000100-a", "value_amount": 7225305.0, "value_currency": "UAH",
+         "date_modified": "2022-07-23T12:03:24.832657+00:00", "bids_count": None},
+        {"ocid": "ocds-be6bcu-UA-2023-02-16-009364-a", "value_amount": 4177.0, "value_currency": "UAH",
+         "date_modified": "2023-03-01T10:04:05.175816+00:00", "bids_count": 1},
+    ]
+
+
+def test_query_json_of_lists_and_structs(loaded, run_cli):
+    code, out, _ = run_cli("--db", loaded, "query", "--format", "json",
+                           "SELECT kekv, budget_breakdown, budget_amount FROM plans")
+    assert code == 0
+    assert json.loads(out) == [{
+        "kekv": ["2000"],
+        "budget_breakdown": [{"source": "local", "amount": 1500.0, "currency": "UAH", "scheme": "ТПКВКМБ",
+                              "code": "2170", "description": "Будівництво закладів охорони здоров’я"}],
+        "budget_amount": 10000.0,
+    }]
+
+
+def test_query_csv_format(loaded, run_cli):
+    code, out, _ = run_cli("--db", loaded, "query", "--format", "csv",
+                           "SELECT ocid, buyer_id, region, title FROM processes ORDER BY ocid")
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["ocid", "buyer_id", "region", "title"]
+    assert [r[:3] for r in rows[1:]] == [
+        ["ocds-be6bcu-UA-2022-07-23-000100-a", "UA-EDR-44496574", "Львівська область"],
+        ["ocds-be6bcu-UA-2023-02-16-009364-a", "UA-EDR-39604270", "Київська область"],
+    ]
+    # a title with commas and quotes survives the CSV round trip
+    assert rows[2][3] == ("Послуги поточного ремонту з відновлення працездатності ліфта на об’єкті за адресою: "
+                          "Харківське шосе, 148, під’їзд 8, реєстр.№ 19279 у Дарницькому районі м. Києва")
+
+
+def test_query_table_format(loaded, run_cli):
+    code, out, _ = run_cli("--db", loaded, "query", "SELECT ocid, value_amount FROM processes ORDER BY ocid")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["ocid", "value_amount"]
+    assert lines[2].split() == ["ocds-be6bcu-UA-2022-07-23-000100-a", "7225305.0"]
+    assert lines[-1] == "(2 rows)"
+
+
+def test_query_syntax_error_exits_2(loaded, run_cli):
+    code, _, err = run_cli("--db", loaded, "query", "SELEC nonsense")
+    assert code == 2
+    assert "query failed" in err
+
+
+# --- monitor status ----------------------------------------------------------------------------
+
+
+def test_status_json(tmp_path, load, run_cli, db_path):
+    assert load(LIFT_REPAIR, MICROSCOPES, PROZORRO / "plan-complete.json")[0] == 0
+    bad = write_lines(tmp_path / "bad.jsonl", ['{"id": "x", "tenderID": "UA-1", "dateModified": "2023-01-01T00:00:00"}'])
+    assert load(bad)[0] == 0
+
+    code, out, _ = run_cli("--db", db_path, "status", "--format", "json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["schema_version"] == info["latest_schema_version"] == latest_schema_version()
+    tables = info["tables"]
+    assert (tables["raw_records"], tables["processes"], tables["plans"], tables["items"], tables["bids"]) == (
+        3, 2, 1, 2, 1)
+    assert tables["quarantine"] == 1 and tables["runs"] == 2
+    assert [(r["run_id"], r["command"], r["status"]) for r in info["last_runs"]] == [
+        (2, "load", "complete"), (1, "load", "complete")]
+    assert info["last_runs"][1]["counts"]["new"] == 3
+    assert info["last_runs"][0]["counts"]["quarantined"] == 1
+    assert all(r["finished_at"] for r in info["last_runs"])
+    assert info["quarantine"]["records"] == 1
+    assert info["quarantine"]["by_reason"] == [{"reason": "dateModified without timezone", "records": 1}]
+    assert {(r["source"], r["kind"], r["records"]) for r in info["raw_records_by_source"]} == {
+        ("prozorro", "plan", 1), ("prozorro", "tender", 2)}
+    assert info["cursors"] == []
+
+
+def test_status_text(load, run_cli, db_path):
+    load(LIFT_REPAIR)
+    code, out, _ = run_cli("--db", db_path, "status")
+    assert code == 0
+    assert f"schema version  {latest_schema_version()}" in out
+    assert "processes" in out and "quarantine      0 record(s)" in out
+
+
+def test_status_does_not_create_a_database(tmp_path, run_cli):
+    missing = tmp_path / "nothing-here.duckdb"
+    code, _, err = run_cli("--db", missing, "status")
+    assert code == 2
+    assert not missing.exists()
+
+
+# --- which database ----------------------------------------------------------------------------
+
+
+def test_monitor_db_environment_variable_is_honoured(tmp_path, monkeypatch, run_cli):
+    from_env = tmp_path / "from-env.duckdb"
+    monkeypatch.setenv("MONITOR_DB", str(from_env))
+    code, out, _ = run_cli("load", LIFT_REPAIR)
+    assert code == 0 and summary(out)["new"] == 1
+    assert from_env.exists()
+    code, out, _ = run_cli("query", "--format", "json", "SELECT ocid FROM processes")
+    assert code == 0 and json.loads(out) == [{"ocid": "ocds-be6bcu-UA-2023-02-16-009364-a"}]
+    assert not (tmp_path / "cwd" / "data" / "monitor.duckdb").exists()
+
+
+def test_db_option_overrides_the_environment(tmp_path, monkeypatch, run_cli):
+    from_env, from_option = tmp_path / "from-env.duckdb", tmp_path / "from-option.duckdb"
+    monkeypatch.setenv("MONITOR_DB", str(from_env))
+    code, _, _ = run_cli("--db", from_option, "load", MICROSCOPES)
+    assert code == 0
+    assert from_option.exists() and not from_env.exists()
+    con = duckdb.connect(str(from_option), read_only=True)
+    try:
+        assert con.execute("SELECT ocid FROM processes").fetchall() == [("ocds-be6bcu-UA-2022-07-23-000100-a",)]
+    finally:
+        con.close()
+
+
+def test_default_database_path_is_relative_to_the_working_directory(tmp_path, run_cli):
+    code, _, _ = run_cli("load", LIFT_REPAIR)
+    assert code == 0
+    assert (tmp_path / "cwd" / "data" / "monitor.duckdb").exists()
+
+
+def test_config_file_sets_the_database_and_the_option_still_wins(tmp_path, monkeypatch, run_cli):
+    config = tmp_path / "monitor.toml"
+    from_config = tmp_path / "from-config.duckdb"
+    config.write_text(f'[store]\npath = "{from_config}"\n', encoding="utf-8")
+    assert run_cli("--config", config, "load", LIFT_REPAIR)[0] == 0
+    assert from_config.exists()
+    monkeypatch.setenv("MONITOR_DB", str(tmp_path / "env.duckdb"))
+    assert run_cli("--config", config, "load", MICROSCOPES)[0] == 0
+    assert (tmp_path / "env.duckdb").exists()  # environment beats the config file
+
+
+def test_missing_config_file_is_a_usage_error(tmp_path, run_cli):
+    code, _, err = run_cli("--config", tmp_path / "absent.toml", "status")
+    assert code == 2
+    assert "absent.toml" in err
