@@ -45,7 +45,7 @@ def load(path: Path) -> tuple[float, int, str]:
         leftover.unlink(missing_ok=True)
     started = time.monotonic()
     completed = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "--log-format", "json", "--db", str(db), "load", str(path)],
+        [sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), "load", str(path)],
         check=True, capture_output=True, text=True,
     )
     seconds = time.monotonic() - started

@@ -6,7 +6,6 @@ Each command lives in its own module under ``monitor.commands``.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import click
@@ -88,6 +87,3 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     return EXIT_OK
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -92,9 +92,9 @@ CASES = [
 
 
 @pytest.fixture
-def stored(load, query):
+def stored(load_once, query):
     """A database that already holds the real lift-repair tender and a plan."""
-    code, out, _ = load(LIFT_REPAIR, PROZORRO / "plan-complete.json")
+    code, out, _ = load_once(LIFT_REPAIR, PROZORRO / "plan-complete.json")
     assert code == 0 and summary(out)["new"] == 2
 
     def snapshot():
@@ -259,3 +259,28 @@ def test_unknown_format_option_is_a_usage_error(load):
     code, _, err = load(LIFT_REPAIR, options=("--format", "csv"))
     assert code == 2
     assert "csv" in err
+
+
+def test_line_numbers_stay_right_across_read_chunks(tmp_path, load, query):
+    """Two 10 MiB lines push the rest of the file past the reader's first 16 MiB chunk."""
+    huge = _huge_description()
+    path = write_lines(tmp_path / "long.jsonl", [huge, huge, _naive_date_modified(), body(read_json(MICROSCOPES))])
+    assert path.stat().st_size > 20 << 20
+    code, out, _ = load(path)
+    assert code == 0
+    assert summary(out)["quarantined"] == 3
+    assert [line for (line,) in query("SELECT line FROM quarantine ORDER BY line")] == [1, 2, 3]
+    assert query("SELECT origin FROM raw_records") == [(f"{path}:4",)]
+
+
+def test_gzipped_json_lines_quarantine_names_the_file_and_line(tmp_path, load, query):
+    import gzip
+
+    good_first, good_last = _good_lines()
+    plain = write_lines(tmp_path / "plain.jsonl", [good_first, _missing_id(), good_last])
+    path = tmp_path / "tenders.jsonl.gz"
+    path.write_bytes(gzip.compress(plain.read_bytes()))
+    code, out, _ = load(path)
+    assert code == 0
+    assert summary(out)["new"] == 2 and summary(out)["quarantined"] == 1
+    assert query("SELECT origin, line, reason FROM quarantine") == [(str(path), 2, "missing id")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
@@ -200,3 +202,14 @@ def test_load_order_does_not_change_the_store(tmp_path, run_cli, first, second):
             assert run_cli("--db", db, "load", path)[0] == 0
         snaps.append(_snapshot(db))
     assert snaps[0] == snaps[1]
+
+
+def test_crlf_and_lf_copies_of_a_file_are_the_same_records(tmp_path, load):
+    records = [json.loads(LIFT_REPAIR.read_text(encoding="utf-8")), json.loads(MICROSCOPES.read_text(encoding="utf-8"))]
+    text = [json.dumps(r, ensure_ascii=False) for r in records]
+    lf, crlf = tmp_path / "lf.jsonl", tmp_path / "crlf.jsonl"
+    lf.write_bytes("\n".join(text).encode("utf-8") + b"\n")
+    crlf.write_bytes("\r\n".join(text).encode("utf-8") + b"\r\n")
+    assert summary(load(lf)[1])["new"] == 2
+    counts = summary(load(crlf)[1])
+    assert (counts["unchanged"], counts["updated"], counts["new"], counts["quarantined"]) == (2, 0, 0, 0)

@@ -425,12 +425,16 @@ NOT_RECORDS = [
 ]
 
 
-@pytest.mark.parametrize("path", NOT_RECORDS, ids=lambda p: p.name)
-def test_non_records_are_skipped_not_stored_not_quarantined(load_once, query, path):
-    code, out, _ = load_once(path)
+def test_non_records_are_skipped_not_stored_not_quarantined(run_cli, db_path, query):
+    """Feed pages, sub-resource lists and objects, monitorings: each file is one skipped item."""
+    code, out, err = run_cli("--log-format", "json", "--db", db_path, "load", *NOT_RECORDS)
     assert code == 0
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    per_file = {e["path"]: (e["skipped"], e["new"], e["quarantined"]) for e in events if e.get("event") == "file loaded"}
+    assert per_file == {str(path): (1, 0, 0) for path in NOT_RECORDS}
     counts = summary(out)
-    assert (counts["skipped"], counts["new"], counts["quarantined"]) == (1, 0, 0)
+    assert (counts["files"], counts["skipped"], counts["new"], counts["quarantined"]) == (len(NOT_RECORDS),
+                                                                                         len(NOT_RECORDS), 0, 0)
     assert query("SELECT count(*) FROM raw_records") == [(0,)]
     assert query("SELECT count(*) FROM quarantine") == [(0,)]
     assert query("SELECT count(*) FROM processes") == [(0,)]
