@@ -182,7 +182,7 @@ def test_query_has_no_access_outside_the_database(loaded, run_cli, tmp_path, sql
     assert code == 2
     assert "root:" not in out
     assert not out_file.exists() and not other_db.exists()
-    assert err.strip()
+    assert "query refused: monitor query is read-only" in err
 
 
 def test_query_json_format(loaded, run_cli):

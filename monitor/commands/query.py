@@ -41,7 +41,8 @@ def query(app, sql: str, output_format: str, limit: int | None) -> None:
             relation = con.execute(sql)
         except duckdb.Error as exc:
             message = str(exc)
-            if "read-only" in message.lower() or "external access" in message.lower():
+            lowered = message.lower()
+            if any(words in lowered for words in ("read-only", "external access", "file system operations")):
                 raise BadInput(f"query refused: monitor query is read-only ({message.splitlines()[0]})") from exc
             raise BadInput(f"query failed: {message.splitlines()[0]}") from exc
         columns = [d[0] for d in relation.description or []]

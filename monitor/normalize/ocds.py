@@ -114,9 +114,11 @@ SELECT x.ocid, x.raw_key, 'ocds' AS origin, c.id AS contract_id, c.contractID AS
            AS amount_paid,
        coalesce(c.implementation.transactions[1].value.currency, c.implementation.transactions[1].amount.currency)
            AS amount_paid_currency,
-       pr.buyer_id, aw.supplier_id, aw.supplier_name,
+       pr.buyer_id,
+       coalesce(oc_org(x.pmap, c.suppliers[1].id), aw.supplier_id) AS supplier_id,
+       coalesce(pm_str(c.suppliers[1].name), aw.supplier_name) AS supplier_name,
        coalesce(len(c.amendments), 0) AS changes_count, x.record_date AS date_modified
-FROM (SELECT ocid, raw_key, record_date, unnest(t.contracts) AS c FROM oc_release) x
+FROM (SELECT ocid, raw_key, record_date, pmap, unnest(t.contracts) AS c FROM oc_release) x
 JOIN processes pr ON pr.raw_key = x.raw_key
 LEFT JOIN awards aw ON aw.raw_key = x.raw_key AND aw.award_id = x.c.awardID;
 

@@ -229,6 +229,7 @@ OCDS_COMPILED_RELEASE = {
             "dateSigned": _S,
             "period": _PERIOD,
             "value": _VALUE,
+            "suppliers": [_OCDS_REFERENCE],  # OCDS 1.2 and some 1.1 publishers
             "items": [_ITEM],
             "amendments": [{"id": _S, "date": _S, "rationale": _S, "description": _S}],
             "implementation": {"transactions": [{"value": _VALUE, "amount": _VALUE}]},
