@@ -13,7 +13,6 @@ import dataclasses
 from collections import Counter
 import gzip
 import hashlib
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
