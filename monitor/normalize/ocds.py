@@ -13,20 +13,21 @@ import duckdb
 from monitor.normalize.structures import OCDS_COMPILED_RELEASE, as_sql_literal
 
 _OCDS = f"""
+CREATE OR REPLACE TEMP MACRO oc_party(pmap, ref_id) AS list_filter(pmap, lambda e: e.k = ref_id)[1];
+CREATE OR REPLACE TEMP MACRO oc_org(pmap, ref_id) AS coalesce(oc_party(pmap, ref_id).v, ref_id);
+
 CREATE OR REPLACE TEMP TABLE oc_release AS
 SELECT raw_key, source, ocid, date_modified AS record_date, t,
        list_transform(t.parties, lambda p: {{
            'k': p.id,
            'v': coalesce(pm_org_id(p.identifier.scheme, p.identifier.id), p.id),
            'name': p.name, 'region': p.address.region, 'locality': p.address.locality, 'kind': coalesce(p.details.kind, p.kind)
-       }}) AS pmap
+       }}) AS pmap,
+       oc_party(pmap, coalesce(t.buyer.id, t.tender.procuringEntity.id)) AS buyer_party
 FROM (
     SELECT *, json_transform(body, {as_sql_literal(OCDS_COMPILED_RELEASE)}) AS t
     FROM norm_in WHERE kind IN ('compiled_release', 'record', 'release_set')
 );
-
-CREATE OR REPLACE TEMP MACRO oc_party(pmap, ref_id) AS list_filter(pmap, lambda e: e.k = ref_id)[1];
-CREATE OR REPLACE TEMP MACRO oc_org(pmap, ref_id) AS coalesce(oc_party(pmap, ref_id).v, ref_id);
 
 INSERT INTO processes BY NAME
 SELECT x.ocid, x.source, x.raw_key,
@@ -44,15 +45,14 @@ SELECT x.ocid, x.source, x.raw_key,
        pm_ts(t.date) AS date_modified,
        pm_ts(t.tender.tenderPeriod.startDate) AS tender_start, pm_ts(t.tender.tenderPeriod.endDate) AS tender_end,
        pm_ts(t.tender.enquiryPeriod.endDate) AS enquiry_end, pm_ts(t.tender.awardPeriod.startDate) AS award_start,
-       oc_org(pmap, coalesce(t.buyer.id, t.tender.procuringEntity.id)) AS buyer_id,
-       pm_str(coalesce(t.buyer.name, t.tender.procuringEntity.name,
-                       oc_party(pmap, coalesce(t.buyer.id, t.tender.procuringEntity.id)).name)) AS buyer_name,
-       oc_party(pmap, coalesce(t.buyer.id, t.tender.procuringEntity.id)).kind AS buyer_kind,
+       coalesce(buyer_party.v, t.buyer.id, t.tender.procuringEntity.id) AS buyer_id,
+       pm_str(coalesce(t.buyer.name, t.tender.procuringEntity.name, buyer_party.name)) AS buyer_name,
+       buyer_party.kind AS buyer_kind,
        oc_org(pmap, t.tender.procuringEntity.id) AS procuring_entity_id,
        pm_str(t.tender.procuringEntity.name) AS procuring_entity_name,
        ra.region,
-       pm_str(oc_party(pmap, coalesce(t.buyer.id, t.tender.procuringEntity.id)).region) AS region_raw,
-       pm_str(oc_party(pmap, coalesce(t.buyer.id, t.tender.procuringEntity.id)).locality) AS locality,
+       pm_str(buyer_party.region) AS region_raw,
+       pm_str(buyer_party.locality) AS locality,
        coalesce(t.tender.numberOfTenderers,
                 CASE WHEN len(t.bids.details) > 0 THEN len(list_distinct(flatten(list_transform(t.bids.details,
                      lambda b: list_transform(b.tenderers, lambda o: oc_org(pmap, o.id)))))) END) AS number_of_tenderers,
@@ -65,8 +65,7 @@ SELECT x.ocid, x.source, x.raw_key,
        NULL AS cause, NULL AS plan_ids, NULL AS funders,
        false AS is_test, false AS is_masked
 FROM oc_release x
-LEFT JOIN pm_region_alias ra
-       ON ra.alias_key = pm_region_key(oc_party(x.pmap, coalesce(x.t.buyer.id, x.t.tender.procuringEntity.id)).region);
+LEFT JOIN pm_region_alias ra ON ra.alias_key = pm_region_key(x.buyer_party.region);
 
 INSERT INTO lots BY NAME
 SELECT ocid, raw_key, l.id AS lot_id, pm_str(l.title) AS title, l.status,
