@@ -22,7 +22,7 @@ import orjson
 import pyarrow as pa
 
 from monitor.loading import detect as shapes
-from monitor.store.records import BATCH_SCHEMA
+from monitor.store.records import BatchBuilder
 
 JSON_LINES_SUFFIXES = {".jsonl", ".ndjson", ".jsonlines"}
 LOADABLE_SUFFIXES = {".json"} | JSON_LINES_SUFFIXES
@@ -83,43 +83,6 @@ def _open(path: Path) -> BinaryIO:
     if path.suffix.lower() == ".gz":
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     return raw
-
-
-class BatchBuilder:
-    """Accumulates candidate records and hands out Arrow batches of bounded size."""
-
-    def __init__(self, source: str, origin: str, max_rows: int, max_bytes: int) -> None:
-        self.source, self.origin = source, origin
-        self.max_rows, self.max_bytes = max_rows, max_bytes
-        self._columns: dict[str, list[Any]] = {name: [] for name in BATCH_SCHEMA.names}
-        self._bytes = 0
-        self.total = 0
-
-    def add(self, hint: str, text: str | None, *, line: int | None = None, locator: str | None = None,
-            error: str | None = None, source: str | None = None) -> pa.Table | None:
-        columns = self._columns
-        columns["seq"].append(len(columns["seq"]))
-        columns["sha256"].append(hashlib.sha256(text.encode()).hexdigest() if text is not None else None)
-        columns["source"].append(source or self.source)
-        columns["hint"].append(hint)
-        columns["origin"].append(self.origin)
-        columns["line"].append(line)
-        columns["locator"].append(locator)
-        columns["text"].append(text)
-        columns["error"].append(error)
-        self._bytes += len(text) if text else 0
-        self.total += 1
-        if len(columns["text"]) >= self.max_rows or self._bytes >= self.max_bytes:
-            return self.flush()
-        return None
-
-    def flush(self) -> pa.Table | None:
-        if not self._columns["text"]:
-            return None
-        table = pa.table(self._columns, schema=BATCH_SCHEMA)
-        self._columns = {name: [] for name in BATCH_SCHEMA.names}
-        self._bytes = 0
-        return table
 
 
 @dataclasses.dataclass

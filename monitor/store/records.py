@@ -13,7 +13,9 @@ the same store); a copy that loses is counted as ``older`` and dropped; identica
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import datetime, timezone
+from typing import Any
 
 import duckdb
 import orjson
@@ -45,6 +47,43 @@ QUARANTINE_RAW_LIMIT = 1 << 20  # keep the first MiB of an oversized raw text
 
 _STRING_NUMBER = r'"(amount|amountNet|quantity|numberOfTenderers|numberOfBids)"\s*:\s*"[^"]*"'
 _HAS_ZONE = r"(Z|[+-]\d{2}:?\d{2})$"
+
+
+class BatchBuilder:
+    """Accumulates candidate records and hands out Arrow batches (``BATCH_SCHEMA``) of bounded size."""
+
+    def __init__(self, source: str, origin: str, max_rows: int, max_bytes: int) -> None:
+        self.source, self.origin = source, origin
+        self.max_rows, self.max_bytes = max_rows, max_bytes
+        self._columns: dict[str, list[Any]] = {name: [] for name in BATCH_SCHEMA.names}
+        self._bytes = 0
+        self.total = 0
+
+    def add(self, hint: str, text: str | None, *, line: int | None = None, locator: str | None = None,
+            error: str | None = None, source: str | None = None, origin: str | None = None) -> pa.Table | None:
+        columns = self._columns
+        columns["seq"].append(len(columns["seq"]))
+        columns["sha256"].append(hashlib.sha256(text.encode()).hexdigest() if text is not None else None)
+        columns["source"].append(source or self.source)
+        columns["hint"].append(hint)
+        columns["origin"].append(origin or self.origin)
+        columns["line"].append(line)
+        columns["locator"].append(locator)
+        columns["text"].append(text)
+        columns["error"].append(error)
+        self._bytes += len(text) if text else 0
+        self.total += 1
+        if len(columns["text"]) >= self.max_rows or self._bytes >= self.max_bytes:
+            return self.flush()
+        return None
+
+    def flush(self) -> pa.Table | None:
+        if not self._columns["text"]:
+            return None
+        table = pa.table(self._columns, schema=BATCH_SCHEMA)
+        self._columns = {name: [] for name in BATCH_SCHEMA.names}
+        self._bytes = 0
+        return table
 
 
 @dataclasses.dataclass
@@ -258,11 +297,38 @@ def _compile_release_sets(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
     return len(failures)
 
 
-def store_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, *, fetched_at: datetime | None = None) -> BatchCounts:
-    """Validate, store and normalize one batch in one transaction; return what happened."""
+def save_cursor(con: duckdb.DuckDBPyConnection, name: str, cursor: str | None, now: datetime) -> None:
+    """Upsert a connector's cursor (call inside the transaction that stores its page)."""
+    con.execute(
+        "INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE "
+        "SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+        [name, cursor, now],
+    )
+
+
+def store_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: pa.Table,
+    *,
+    fetched_at: datetime | None = None,
+    cursor: tuple[str, str | None] | None = None,
+) -> BatchCounts:
+    """Validate, store and normalize one batch in one transaction; return what happened.
+
+    ``cursor`` (connector name, cursor value) is saved in the same transaction, so a page's records
+    and the position after it are committed together or not at all.
+    """
     now = fetched_at or datetime.now(timezone.utc)
     counts = BatchCounts()
     if batch.num_rows == 0:
+        if cursor is not None:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                save_cursor(con, cursor[0], cursor[1], now)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
         return counts
     con.register("batch_in", batch)
     con.execute("BEGIN TRANSACTION")
@@ -310,6 +376,8 @@ def store_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, *, fetched_at: 
             )
             counts.quarantined += _compile_release_sets(con, now)
             normalize_changed(con)
+        if cursor is not None:
+            save_cursor(con, cursor[0], cursor[1], now)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -319,4 +387,4 @@ def store_batch(con: duckdb.DuckDBPyConnection, batch: pa.Table, *, fetched_at: 
     return counts
 
 
-__all__ = ["BATCH_SCHEMA", "BatchCounts", "NORM_IN_COLUMNS", "store_batch"]
+__all__ = ["BATCH_SCHEMA", "BatchBuilder", "BatchCounts", "NORM_IN_COLUMNS", "save_cursor", "store_batch"]

@@ -1,0 +1,48 @@
+"""What every connector yields: pages of raw records with the cursor that follows each page."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+# Given a record kind and (id, dateModified) pairs listed by a feed, the ids already stored with that
+# dateModified or a newer one. Supplied by the ingest run (which owns the database), so connectors
+# can skip unchanged objects without knowing where they are stored.
+KnownLookup = Callable[[str, list[tuple[str, str]]], set[str]]
+
+
+def nothing_known(kind: str, listed: list[tuple[str, str]]) -> set[str]:
+    """The lookup for a first run, or for connectors used without a store."""
+    return set()
+
+
+@dataclasses.dataclass
+class FetchedRecord:
+    """One record as the API returned it, or the reason it could not be fetched."""
+
+    hint: str  # how to read text: prozorro | ocds-compiled | ocds-release | ocds-record
+    url: str
+    text: str | None
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class Page:
+    """Records of one feed page; ``cursor`` resumes right after them."""
+
+    records: list[FetchedRecord]
+    cursor: str | None
+    listed: int = 0  # ids the feed page listed
+    known: int = 0  # of those, skipped as already stored
+    end: bool = False  # the feed is exhausted for now
+    restarted: bool = False  # the stored cursor was rejected; paging restarted from the start
+
+
+class Connector(Protocol):
+    """A source: ``name`` is its cursor key; ``source`` the name its raw records are stored under."""
+
+    name: str
+    source: str
+
+    def pages(self, cursor: str | None) -> AsyncIterator[Page]: ...
