@@ -57,8 +57,9 @@ def cli(ctx: click.Context, db: str | None, config: str | None, log_format: str)
 
 
 def _register() -> None:
-    from monitor.commands import load, query, status
+    from monitor.commands import ingest, load, query, status
 
+    cli.add_command(ingest.ingest)
     cli.add_command(load.load)
     cli.add_command(status.status)
     cli.add_command(query.query)

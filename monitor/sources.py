@@ -1,0 +1,135 @@
+"""The sources an ingest can run: ProZorro feeds and configured OCDS publishers.
+
+Configuration (all optional; environment variables override the file)::
+
+    [http]
+    contact = "analyst@example.org"   # sent in the User-Agent so the publisher can reach you
+    rate_limit = 20                   # requests/s (ProZorro publishes 140/s as its limit)
+    concurrency = 8
+    timeout = 30
+    http2 = false
+
+    [prozorro]
+    api_url = "https://public-api.prozorro.gov.ua/api/2.5"   # env MONITOR_PROZORRO_API_URL
+    feeds = ["tenders", "contracts", "plans"]                # enabled feeds
+    since_days = 7                                           # first run starts this far back
+    page_limit = 100
+
+    [[ocds.publishers]]
+    name = "mtender"
+    url = "https://public.mtender.gov.md/tenders/"
+    package_type = "record"        # release | record
+    since_param = "offset"         # query parameter taking the start date, if any
+    enabled = true
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from connectors.base import Connector, KnownLookup
+from connectors.http import HttpClient, HttpSettings
+from connectors.ocds_api import OcdsPackageApi
+from connectors.prozorro import DEFAULT_API_URL, RESOURCES, ProzorroFeed, start_offset
+from monitor.config import ConfigError, Settings
+
+
+@dataclasses.dataclass
+class SourceConfig:
+    """Everything needed to build the connectors of one run."""
+
+    http: HttpSettings
+    prozorro_api_url: str
+    prozorro_feeds: list[str]
+    since_days: float
+    page_limit: int
+    publishers: list[dict[str, Any]]
+
+    def names(self) -> list[str]:
+        """Names of the enabled sources, in run order."""
+        return [f"prozorro-{feed}" for feed in self.prozorro_feeds] + [
+            p["name"] for p in self.publishers if p.get("enabled", True)
+        ]
+
+    def all_names(self) -> list[str]:
+        return [f"prozorro-{feed}" for feed in RESOURCES] + [p["name"] for p in self.publishers]
+
+
+def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return value
+
+
+def source_config(settings: Settings) -> SourceConfig:
+    """Read ``[http]``, ``[prozorro]`` and ``[[ocds.publishers]]`` from the settings."""
+    raw = settings.raw
+    http_table = _table(raw, "http")
+    known = {f.name for f in dataclasses.fields(HttpSettings)}
+    unknown = set(http_table) - known
+    if unknown:
+        raise ConfigError(f"[http]: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    http = HttpSettings(**http_table)
+    prozorro = _table(raw, "prozorro")
+    feeds = prozorro.get("feeds", list(RESOURCES))
+    bad = [f for f in feeds if f not in RESOURCES]
+    if bad:
+        raise ConfigError(f"[prozorro] feeds: unknown {bad}; choose from {list(RESOURCES)}")
+    publishers = _table(raw, "ocds").get("publishers", [])
+    for index, publisher in enumerate(publishers):
+        if not isinstance(publisher, dict) or not publisher.get("name") or not publisher.get("url"):
+            raise ConfigError(f"[[ocds.publishers]] #{index + 1}: needs name and url")
+    return SourceConfig(
+        http=http,
+        prozorro_api_url=os.environ.get("MONITOR_PROZORRO_API_URL") or prozorro.get("api_url", DEFAULT_API_URL),
+        prozorro_feeds=list(feeds),
+        since_days=float(prozorro.get("since_days", 7)),
+        page_limit=int(prozorro.get("page_limit", 100)),
+        publishers=list(publishers),
+    )
+
+
+def build_connectors(
+    config: SourceConfig,
+    client: HttpClient,
+    names: list[str],
+    *,
+    since: datetime | None,
+    full: bool,
+    known: KnownLookup,
+) -> list[Connector]:
+    """Connectors for ``names``; ``since``/``full`` decide where a run without a cursor starts."""
+    start_at = None if full else (since or datetime.now(timezone.utc) - timedelta(days=config.since_days))
+    connectors: list[Connector] = []
+    by_name = {p["name"]: p for p in config.publishers}
+    for name in names:
+        if name.startswith("prozorro-") and name.removeprefix("prozorro-") in RESOURCES:
+            connectors.append(
+                ProzorroFeed(
+                    client,
+                    name.removeprefix("prozorro-"),
+                    api_url=config.prozorro_api_url,
+                    start=start_offset(start_at),
+                    page_limit=config.page_limit,
+                    known=known,
+                )
+            )
+        elif name in by_name:
+            publisher = by_name[name]
+            connectors.append(
+                OcdsPackageApi(
+                    client,
+                    name,
+                    publisher["url"],
+                    package_type=publisher.get("package_type", "release"),
+                    since_param=publisher.get("since_param"),
+                    since=start_at,
+                )
+            )
+        else:
+            raise ConfigError(f"unknown source {name!r}; configured: {', '.join(config.all_names())}")
+    return connectors
