@@ -16,10 +16,10 @@ Configuration (all optional; environment variables override the file)::
     page_limit = 100
 
     [[ocds.publishers]]
-    name = "mtender"
-    url = "https://public.mtender.gov.md/tenders/"
+    name = "example-publisher"   # an illustration, not a checked endpoint
+    url = "https://ocds.example.org/api/releases"
     package_type = "record"        # release | record
-    since_param = "offset"         # query parameter taking the start date, if any
+    since_param = "since"          # query parameter taking the start date, if any
     enabled = true
 """
 
