@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import random
 import time
 from collections import Counter
 from typing import Any
@@ -21,7 +22,7 @@ import httpx
 import orjson
 import structlog
 from aiolimiter import AsyncLimiter
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from monitor import __version__
 
@@ -106,7 +107,8 @@ class HttpClient:
             transport=transport,
             follow_redirects=True,
         )
-        self._limiter = AsyncLimiter(settings.rate_limit, 1.0)
+        # one request per 1/rate s: no burst of rate_limit requests in the first second
+        self._limiter = AsyncLimiter(1, 1.0 / settings.rate_limit)
         self._slots = asyncio.Semaphore(settings.concurrency)
         self.requests = 0
         self.retries = 0
@@ -125,8 +127,8 @@ class HttpClient:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return min(max(exc.retry_after, self.settings.retry_after_floor), self.settings.retry_after_cap)
-        backoff = wait_exponential_jitter(initial=self.settings.backoff_initial, max=self.settings.backoff_max)
-        return backoff(state)
+        exponential = self.settings.backoff_initial * 2 ** (state.attempt_number - 1)
+        return min(self.settings.backoff_max, exponential + random.uniform(0, self.settings.backoff_initial))
 
     def _before_sleep(self, state: RetryCallState) -> None:
         self.retries += 1

@@ -11,8 +11,10 @@ dateModified is already stored are skipped, the others are fetched in full with 
 concurrency. The feed ends when a page has ``data: []`` (``next_page`` is always present). A
 modified object moves to the end of the feed, so the next run sees it again.
 
-Caveats: a 404 on the offset means the server no longer accepts it; paging restarts from the
-configured start, as the official crawler does. The feed's dateModified may be older than the
+Caveats: a 404 on the offset means the server no longer accepts it; paging restarts, as the
+official crawler does, from the run's restart point: a day before the newest dateModified already
+stored (so nothing written after the rejected cursor is missed and little is listed twice), or the
+configured start when nothing is stored. The feed's dateModified may be older than the
 object's (it moved again); the object's own dateModified is what is stored. Test objects
 (``mode: test``) are not in the default feed. An object listed but not fetchable (404 after the
 listing, or retries exhausted) is quarantined with its URL, so the cursor never passes an object
@@ -53,6 +55,7 @@ class ProzorroFeed:
         *,
         api_url: str = DEFAULT_API_URL,
         start: str = "",
+        restart: str | None = None,
         page_limit: int = 100,
         known: KnownLookup = nothing_known,
     ) -> None:
@@ -62,6 +65,8 @@ class ProzorroFeed:
         self.name = f"prozorro-{resource}"
         self.api_url = api_url.rstrip("/")
         self.start, self.page_limit, self.known = start, page_limit, known
+        # where to go when the server rejects a stored cursor (default: the configured start)
+        self.restart = start if restart is None else restart
 
     async def _fetch(self, object_id: str) -> FetchedRecord:
         url = f"{self.api_url}/{self.resource}/{object_id}"
@@ -85,12 +90,12 @@ class ProzorroFeed:
             try:
                 feed, _ = await self.client.get_json(f"{self.api_url}/{self.resource}", params=params)
             except NotFound:
-                if restarted or offset == self.start:
+                if restarted or offset in (self.start, self.restart):
                     raise
-                log.warning("offset rejected by the server; restarting from the configured start",
-                            feed=self.name, offset=offset, start=self.start)
-                offset, restarted = self.start, True
-                yield Page([], self.start or None, restarted=True)
+                log.warning("offset rejected by the server; restarting", feed=self.name, offset=offset,
+                            restart=self.restart)
+                offset, restarted = self.restart, True
+                yield Page([], self.restart or None, restarted=True)
                 continue
             listed = [(item["id"], item.get("dateModified", "")) for item in feed.get("data", [])]
             if not listed:

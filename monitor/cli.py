@@ -71,7 +71,7 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the CLI and map errors to exit codes."""
     try:
-        cli.main(args=argv, prog_name="monitor", standalone_mode=False)
+        returned = cli.main(args=argv, prog_name="monitor", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return EXIT_FAILED
@@ -86,5 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: log it with its traceback, exit 1
         structlog.get_logger("monitor").exception("command failed", error=str(exc))
         return EXIT_FAILED
-    return EXIT_OK
+    # standalone_mode=False hands back the code of a click.exceptions.Exit raised by a command
+    return returned if isinstance(returned, int) else EXIT_OK
 

@@ -64,8 +64,17 @@ def known_lookup(con: duckdb.DuckDBPyConnection) -> KnownLookup:
 
 
 def read_cursor(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
-    row = con.execute("SELECT cursor FROM cursors WHERE source = ?", [name]).fetchone()
-    return row[0] if row else None
+    # fetchall, not fetchone: DuckDB keeps a fetchone() result open and then refuses register()
+    rows = con.execute("SELECT cursor FROM cursors WHERE source = ?", [name]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def latest_stored(con: duckdb.DuckDBPyConnection, source: str, kind: str) -> datetime | None:
+    """The newest dateModified stored for a source and kind (where a rejected cursor can restart)."""
+    rows = con.execute(
+        "SELECT max(date_modified) FROM raw_records WHERE source = ? AND kind = ?", [source, kind]
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 def page_batch(page: Page, source: str) -> pa.Table | None:

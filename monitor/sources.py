@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
 from typing import Any
 
 from connectors.base import Connector, KnownLookup
@@ -93,6 +94,14 @@ def source_config(settings: Settings) -> SourceConfig:
     )
 
 
+def check_names(config: SourceConfig, names: list[str]) -> None:
+    """Refuse unknown source names before anything runs."""
+    unknown = [name for name in names if name not in config.all_names()]
+    if unknown:
+        known = ', '.join(config.all_names())
+        raise ConfigError(f"unknown source(s) {', '.join(map(repr, unknown))}; configured: {known}")
+
+
 def build_connectors(
     config: SourceConfig,
     client: HttpClient,
@@ -101,19 +110,27 @@ def build_connectors(
     since: datetime | None,
     full: bool,
     known: KnownLookup,
+    latest: Callable[[str], datetime | None] = lambda kind: None,
 ) -> list[Connector]:
-    """Connectors for ``names``; ``since``/``full`` decide where a run without a cursor starts."""
+    """Connectors for ``names``; ``since``/``full`` decide where a run without a cursor starts.
+
+    ``latest(kind)`` is the newest stored dateModified of a ProZorro kind: a rejected cursor
+    restarts a day before it.
+    """
     start_at = None if full else (since or datetime.now(timezone.utc) - timedelta(days=config.since_days))
     connectors: list[Connector] = []
     by_name = {p["name"]: p for p in config.publishers}
     for name in names:
         if name.startswith("prozorro-") and name.removeprefix("prozorro-") in RESOURCES:
+            resource = name.removeprefix("prozorro-")
+            newest = latest(RESOURCES[resource])
             connectors.append(
                 ProzorroFeed(
                     client,
-                    name.removeprefix("prozorro-"),
+                    resource,
                     api_url=config.prozorro_api_url,
                     start=start_offset(start_at),
+                    restart=start_offset(newest - timedelta(days=1)) if newest else None,
                     page_limit=config.page_limit,
                     known=known,
                 )

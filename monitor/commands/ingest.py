@@ -17,9 +17,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from connectors.http import HttpClient
 from monitor.cli import BadInput, pass_app
 from monitor.config import ConfigError
-from monitor.ingest import SourceResult, ingest_all, known_lookup
+from monitor.ingest import SourceResult, ingest_all, known_lookup, latest_stored
 from monitor.runs import finish_run, start_run
-from monitor.sources import build_connectors, source_config
+from monitor.sources import build_connectors, check_names, source_config
 from monitor.store import connect
 from monitor.store.records import BatchCounts
 
@@ -54,9 +54,10 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
         raise BadInput("--since and --full exclude each other")
     try:
         config = source_config(app.settings)
+        names = list(sources) or config.names()
+        check_names(config, names)
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
-    names = list(sources) or config.names()
     start_at = _parse_since(since)
     con = connect(app.settings.db_path, memory_limit=app.settings.memory_limit, threads=app.settings.threads)
     arguments = " ".join(["ingest", *names] + (["--since", since] if since else []) + (["--full"] if full else [])
@@ -105,7 +106,8 @@ async def _run(con, config, names, start_at, full, limit, *, resume: bool) -> tu
         loop.add_signal_handler(signum, _request_stop, stop, signum)
     try:
         async with HttpClient(config.http) as client:
-            connectors = build_connectors(config, client, names, since=start_at, full=full, known=known_lookup(con))
+            connectors = build_connectors(config, client, names, since=start_at, full=full, known=known_lookup(con),
+                                          latest=lambda kind: latest_stored(con, "prozorro", kind))
             with _progress() as progress:
                 tasks = {name: progress.add_task(name, total=None, records=0, pages=0, retries=0, rate=0.0)
                          for name in names}

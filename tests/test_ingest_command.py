@@ -1,0 +1,394 @@
+"""``monitor ingest`` end to end through the CLI, against a fake ProZorro API served by respx.
+
+The feed pages use the real envelope (docs/prozorro-api.md §4) and list real tenders from
+fixtures/prozorro-real, served as the API serves them ({"data": ..., "config": {...}}). The config
+file makes retries immediate, so nothing sleeps; nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from conftest import LIFT_REPAIR, MICROSCOPES, body, mutated, read_json
+
+API = "https://public-api.prozorro.gov.ua/api/2.5"
+SOURCE = "prozorro-tenders"
+
+MICROSCOPES_DOC = body(read_json(MICROSCOPES))
+LIFT_DOC = body(read_json(LIFT_REPAIR))
+M_ID, M_DATE = MICROSCOPES_DOC["id"], MICROSCOPES_DOC["dateModified"]
+L_ID, L_DATE = LIFT_DOC["id"], LIFT_DOC["dateModified"]
+X_ID = "0f6c3be4d4e84a5c9b0a0d3c7c6f9e21"
+X_DOC = mutated(LIFT_REPAIR, lambda t: t.update(id=X_ID, tenderID="UA-2023-02-17-000001-a",
+                                               dateModified="2023-03-02T09:00:00+02:00"))
+BAD_ID = "94cd95f5e2034cdf9695a0f556b7cbb4"
+
+# next_page.offset values in the current format, in feed order
+O1 = "1658577804.832.1.0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+O2 = "1677665045.175.1.1b2c3d4e5f60718293a4b5c6d7e8f90a"
+O3 = "1700000000.0.1.2c3d4e5f60718293a4b5c6d7e8f90a1b"
+
+CONFIG = """
+[http]
+contact = "ingest-tests@example.org"
+rate_limit = 1000
+concurrency = 4
+max_attempts = 2
+backoff_initial = 0.0
+backoff_max = 0.0
+retry_after_floor = 0.0
+
+[prozorro]
+feeds = ["tenders"]
+page_limit = 100
+
+[[ocds.publishers]]
+name = "mtender"
+url = "https://public.mtender.gov.md/tenders/"
+package_type = "record"
+enabled = false
+"""
+
+
+def envelope(document: dict[str, Any]) -> dict[str, Any]:
+    return {"data": document, "config": {}}
+
+
+def listing(*items: tuple[str, str], offset: str) -> dict[str, Any]:
+    return {"data": [{"id": i, "dateModified": d} for i, d in items],
+            "next_page": {"offset": offset, "path": f"/api/2.5/tenders?offset={offset}",
+                          "uri": f"{API}/tenders?offset={offset}"}}
+
+
+def end_of_feed(offset: str) -> dict[str, Any]:
+    return listing(offset=offset)
+
+
+Answer = dict | Callable[[], httpx.Response]
+
+
+class FakeProzorro:
+    """The tenders feed keyed by its offset parameter (None: no offset) and tenders keyed by id.
+
+    A value is a JSON document, or a callable returning a fresh response (errors, broken bodies).
+    Unknown offsets and ids answer 404 like the real API.
+    """
+
+    def __init__(self, router: respx.Router, api: str = API) -> None:
+        self.api = api
+        self.feed: dict[str | None, Answer] = {}
+        self.objects: dict[str, Answer] = {}
+        self.offsets: list[str | None] = []
+        self.fetched: list[str] = []
+        self.user_agents: set[str] = set()
+        self._object_url = re.compile(re.escape(f"{api}/tenders/") + r"(?P<id>[0-9a-f]{32})$")
+        router.get(f"{api}/tenders").mock(side_effect=self._serve_feed)
+        router.get(url__regex=self._object_url.pattern).mock(side_effect=self._serve_object)
+
+    @staticmethod
+    def _answer(answer: Answer | None, what: str) -> httpx.Response:
+        if answer is None:
+            return httpx.Response(404, json={"status": "error", "errors": [{"description": what}]})
+        return answer() if callable(answer) else httpx.Response(200, json=answer)
+
+    def _serve_feed(self, request: httpx.Request) -> httpx.Response:
+        self.user_agents.add(request.headers["User-Agent"])
+        offset = request.url.params.get("offset")
+        self.offsets.append(offset)
+        return self._answer(self.feed.get(offset), "Invalid offset provided")
+
+    def _serve_object(self, request: httpx.Request, **groups: str) -> httpx.Response:
+        self.user_agents.add(request.headers["User-Agent"])
+        object_id = groups["id"]
+        self.fetched.append(object_id)
+        return self._answer(self.objects.get(object_id), "Not Found")
+
+    def serve_real_tenders(self) -> None:
+        """Two pages of one real tender each, then the end of the feed at O2."""
+        self.feed = {None: listing((M_ID, M_DATE), offset=O1), O1: listing((L_ID, L_DATE), offset=O2),
+                     O2: end_of_feed(O2)}
+        self.objects = {M_ID: envelope(MICROSCOPES_DOC), L_ID: envelope(LIFT_DOC)}
+
+    def url(self, object_id: str) -> str:
+        return f"{self.api}/tenders/{object_id}"
+
+
+@pytest.fixture
+def router():
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def api(router) -> FakeProzorro:
+    return FakeProzorro(router)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "monitor.toml"
+    path.write_text(CONFIG, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def ingest(run_cli, db_path: Path, config: Path) -> Callable[..., tuple[int, str, str]]:
+    def run(*args: Any) -> tuple[int, str, str]:
+        return run_cli("--db", db_path, "--config", config, "ingest", *args)
+
+    return run
+
+
+def stored_cursor(query) -> str | None:
+    rows = query("SELECT cursor FROM cursors WHERE source = ?", [SOURCE])
+    assert len(rows) == 1, rows
+    return rows[0][0]
+
+
+def runs(query) -> list[dict[str, Any]]:
+    rows = query("SELECT run_id, command, arguments, status, counts, last_cursor, error, finished_at "
+                 "FROM runs ORDER BY run_id")
+    keys = ("run_id", "command", "arguments", "status", "counts", "last_cursor", "error", "finished_at")
+    result = []
+    for row in rows:
+        run = dict(zip(keys, row))
+        run["counts"] = json.loads(run["counts"]) if run["counts"] else None
+        run["last_cursor"] = json.loads(run["last_cursor"]) if run["last_cursor"] else None
+        result.append(run)
+    return result
+
+
+# --- a full run ------------------------------------------------------------------------------------
+
+
+def test_full_ingest_stores_processes_cursor_and_run(api, ingest, query) -> None:
+    api.serve_real_tenders()
+    code, out, err = ingest(SOURCE, "--full")
+    assert code == 0, err
+    assert "ingest complete: 2 new, 0 updated, 0 unchanged, 0 quarantined" in out
+    assert api.offsets == [None, O1, O2]  # --full: first request without offset
+    assert sorted(api.fetched) == sorted([M_ID, L_ID])
+
+    assert query("SELECT tender_public_id, tender_id, source FROM processes ORDER BY tender_public_id") == [
+        ("UA-2022-07-23-000100-a", M_ID, "prozorro"), ("UA-2023-02-16-009364-a", L_ID, "prozorro")]
+    assert sorted(query("SELECT source, kind, id, origin FROM raw_records")) == sorted([
+        ("prozorro", "tender", M_ID, api.url(M_ID)), ("prozorro", "tender", L_ID, api.url(L_ID))])
+    assert query("SELECT count(*) FROM quarantine") == [(0,)]
+    assert stored_cursor(query) == O2
+
+    (run,) = runs(query)
+    assert run["command"] == "ingest" and run["status"] == "complete" and run["error"] is None
+    assert run["finished_at"] is not None
+    assert "--full" in run["arguments"] and SOURCE in run["arguments"]
+    counts = run["counts"]
+    assert (counts["new"], counts["updated"], counts["unchanged"], counts["quarantined"]) == (2, 0, 0, 0)
+    assert counts["requests"] == 5 and counts["retries"] == 0  # 3 feed pages + 2 tenders
+    assert counts["sources"][SOURCE]["status"] == "complete"
+    assert counts["sources"][SOURCE]["pages"] == 3
+    assert run["last_cursor"] == {SOURCE: O2}
+    assert all("procurement-monitor/" in ua and "ingest-tests@example.org" in ua for ua in api.user_agents)
+
+
+def test_second_run_resumes_from_the_stored_cursor_and_fetches_nothing_unchanged(api, ingest, query) -> None:
+    api.serve_real_tenders()
+    assert ingest(SOURCE, "--full")[0] == 0
+    api.offsets.clear()
+    api.fetched.clear()
+
+    code, out, err = ingest(SOURCE)
+    assert code == 0, err
+    assert api.offsets == [O2]  # the stored cursor, not the start
+    assert api.fetched == []
+    assert "ingest complete: 0 new, 0 updated, 0 unchanged, 0 quarantined" in out
+    assert stored_cursor(query) == O2
+    second = runs(query)[-1]
+    assert second["status"] == "complete" and second["last_cursor"] == {SOURCE: O2}
+    assert second["counts"]["requests"] == 1
+
+    # the feed lists a stored tender again with the dateModified already stored: not fetched
+    api.feed[O2] = listing((M_ID, M_DATE), offset=O3)
+    api.feed[O3] = end_of_feed(O3)
+    api.offsets.clear()
+    code, out, err = ingest(SOURCE)
+    assert code == 0, err
+    assert api.offsets == [O2, O3]
+    assert api.fetched == []
+    assert stored_cursor(query) == O3
+    assert query("SELECT count(*) FROM raw_records") == [(2,)]
+
+
+def test_a_resumed_run_stores_objects_listed_after_the_cursor(api, ingest, query) -> None:
+    api.serve_real_tenders()
+    assert ingest(SOURCE, "--full")[0] == 0
+    api.feed[O2] = listing((X_ID, X_DOC["dateModified"]), offset=O3)
+    api.feed[O3] = end_of_feed(O3)
+    api.objects[X_ID] = envelope(X_DOC)
+    api.offsets.clear()
+    api.fetched.clear()
+
+    code, out, err = ingest(SOURCE)
+    run = runs(query)[-1]
+    assert run["status"] == "complete", run["error"]
+    assert code == 0, err
+    assert api.offsets == [O2, O3] and api.fetched == [X_ID]
+    assert "ingest complete: 1 new, 0 updated" in out
+    assert query("SELECT count(*) FROM processes") == [(3,)]
+    assert stored_cursor(query) == O3
+
+
+def test_a_changed_object_is_fetched_again_and_updated(api, ingest, query) -> None:
+    api.serve_real_tenders()
+    assert ingest(SOURCE, "--full")[0] == 0
+    new_date = "2023-03-05T10:00:00.000001+02:00"
+    changed = mutated(LIFT_REPAIR, lambda t: t.update(dateModified=new_date, title="Ремонт ліфта (змінено)"))
+    api.objects[L_ID] = envelope(changed)
+    api.feed[O2] = listing((L_ID, new_date), offset=O3)  # a modified object moves to the end of the feed
+    api.feed[O3] = end_of_feed(O3)
+    api.fetched.clear()
+
+    code, out, err = ingest(SOURCE)
+    assert code == 0, err
+    assert runs(query)[-1]["status"] == "complete", runs(query)[-1]["error"]
+    assert api.fetched == [L_ID]
+    assert "0 new, 1 updated" in out
+    assert query("SELECT title FROM processes WHERE tender_id = ?", [L_ID]) == [("Ремонт ліфта (змінено)",)]
+    assert query("SELECT date_modified FROM raw_records WHERE id = ?", [L_ID]) == [
+        (datetime.fromisoformat(new_date),)]
+    assert query("SELECT count(*) FROM processes") == [(2,)]
+    assert stored_cursor(query) == O3
+    assert runs(query)[-1]["counts"]["updated"] == 1
+
+
+# --- a bad object ----------------------------------------------------------------------------------
+
+
+def test_a_bad_object_is_quarantined_with_its_url_and_the_run_completes(api, ingest, query) -> None:
+    api.feed = {None: listing((M_ID, M_DATE), (BAD_ID, "2023-01-01T00:00:00+02:00"), offset=O1),
+                O1: end_of_feed(O1)}
+    api.objects = {
+        M_ID: envelope(MICROSCOPES_DOC),
+        BAD_ID: lambda: httpx.Response(200, content=b'{"data": {"id": "94cd95f5e2034cdf9695a0f556b7cbb4", "tit',
+                                       headers={"Content-Type": "application/json"}),
+    }
+    code, out, err = ingest(SOURCE, "--full")
+    assert code == 0, err
+    assert "1 new, 0 updated, 0 unchanged, 1 quarantined" in out
+    assert api.fetched.count(BAD_ID) == 2  # max_attempts = 2
+    (row,) = query("SELECT source, origin, reason FROM quarantine")
+    assert row[0] == "prozorro"
+    assert row[1] == api.url(BAD_ID)
+    assert "not JSON" in row[2]
+    assert query("SELECT tender_id FROM processes") == [(M_ID,)]
+    assert stored_cursor(query) == O1  # the cursor passed the quarantined object
+    run = runs(query)[-1]
+    assert run["status"] == "complete" and run["counts"]["quarantined"] == 1 and run["counts"]["new"] == 1
+
+
+# --- --limit, --since, environment, unknown sources ------------------------------------------------
+
+
+def test_limit_stops_after_the_first_committed_page(api, ingest, query) -> None:
+    api.feed = {None: listing((M_ID, M_DATE), offset=O1), O1: listing((L_ID, L_DATE), offset=O2),
+                O2: listing((X_ID, X_DOC["dateModified"]), offset=O3), O3: end_of_feed(O3)}
+    api.objects = {M_ID: envelope(MICROSCOPES_DOC), L_ID: envelope(LIFT_DOC), X_ID: envelope(X_DOC)}
+    code, out, err = ingest(SOURCE, "--full", "--limit", "1")
+    assert code == 0, err
+    assert out.startswith("ingest incomplete: 1 new")
+    assert query("SELECT tender_id FROM processes") == [(M_ID,)]
+    assert query("SELECT id FROM raw_records") == [(M_ID,)]
+    assert stored_cursor(query) == O1
+    run = runs(query)[-1]
+    assert run["status"] == "incomplete"
+    assert run["last_cursor"] == {SOURCE: O1}
+    assert run["counts"]["sources"][SOURCE]["pages"] == 1
+
+    # the next run carries on from there
+    api.offsets.clear()
+    code, _, err = ingest(SOURCE)
+    assert code == 0, err
+    assert api.offsets[0] == O1
+    assert runs(query)[-1]["status"] == "complete", runs(query)[-1]["error"]
+    assert query("SELECT count(*) FROM processes") == [(3,)]
+    assert stored_cursor(query) == O3
+
+
+def test_api_url_from_the_environment(router, ingest, query, monkeypatch) -> None:
+    mirror = "https://prozorro-mirror.example.org/api/2.5"
+    monkeypatch.setenv("MONITOR_PROZORRO_API_URL", mirror)
+    api = FakeProzorro(router, api=mirror)
+    default = router.route(host="public-api.prozorro.gov.ua").mock(return_value=httpx.Response(500))
+    api.serve_real_tenders()
+    code, out, err = ingest(SOURCE, "--full")
+    assert code == 0, err
+    assert "ingest complete: 2 new" in out
+    assert default.call_count == 0
+    assert api.offsets == [None, O1, O2]
+    assert sorted(r[0] for r in query("SELECT origin FROM raw_records")) == sorted([f"{mirror}/tenders/{M_ID}",
+                                                                      f"{mirror}/tenders/{L_ID}"])
+
+
+def test_unknown_source_exits_2_naming_the_known_sources(router, ingest) -> None:
+    code, _, err = ingest("prozorro-tender")
+    assert code == 2
+    assert "prozorro-tender'" in err or "'prozorro-tender" in err
+    for name in ("prozorro-tenders", "prozorro-contracts", "prozorro-plans", "mtender"):
+        assert name in err
+    assert len(router.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("since", "instant"),
+    [("2026-11-01", datetime(2026, 11, 1, tzinfo=UTC)),
+     ("2026-11-01T00:00:00+02:00", datetime(2026, 10, 31, 22, tzinfo=UTC))],
+)
+def test_since_sends_the_unix_timestamp_as_offset(api, ingest, query, since, instant) -> None:
+    api.serve_real_tenders()
+    assert ingest(SOURCE, "--full")[0] == 0  # leaves a stored cursor (O2) that --since overrides
+    expected = instant.timestamp()
+    api.feed[f"{expected:.1f}"] = end_of_feed(f"{expected:.1f}")
+    api.offsets.clear()
+    code, _, err = ingest(SOURCE, "--since", since)
+    assert code == 0, err
+    assert len(api.offsets) == 1 and api.offsets[0] is not None
+    assert float(api.offsets[0]) == expected
+    assert runs(query)[-1]["status"] == "complete"
+
+
+def test_since_and_full_exclude_each_other(router, ingest) -> None:
+    code, _, err = ingest(SOURCE, "--full", "--since", "2026-11-01")
+    assert code == 2 and "exclude" in err
+    assert len(router.calls) == 0
+
+
+def test_bad_since_date_exits_2(router, ingest) -> None:
+    code, _, err = ingest(SOURCE, "--since", "1 November")
+    assert code == 2 and "--since" in err
+    assert len(router.calls) == 0
+
+
+# --- a failing feed --------------------------------------------------------------------------------
+
+
+def test_a_failing_feed_exits_1_and_keeps_the_last_committed_cursor(api, ingest, query) -> None:
+    api.feed = {None: listing((M_ID, M_DATE), offset=O1),
+                O1: lambda: httpx.Response(500, json={"status": "error", "errors": [{"description": "Internal"}]})}
+    api.objects = {M_ID: envelope(MICROSCOPES_DOC)}
+    code, out, _ = ingest(SOURCE, "--full")
+    assert "ingest failed" in out
+    assert api.offsets == [None, O1, O1]  # max_attempts = 2
+    assert stored_cursor(query) == O1  # where the last committed page left it
+    assert query("SELECT tender_id FROM processes") == [(M_ID,)]
+    run = runs(query)[-1]
+    assert run["status"] == "failed"
+    assert "500" in run["error"] and f"{API}/tenders" in run["error"]
+    assert run["last_cursor"] == {SOURCE: O1}
+    assert run["counts"]["new"] == 1
+    assert code == 1, f"a failed ingest must exit 1, got {code}"
