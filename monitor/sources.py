@@ -13,7 +13,7 @@ Configuration (all optional; environment variables override the file)::
     api_url = "https://public-api.prozorro.gov.ua/api/2.5"   # env MONITOR_PROZORRO_API_URL
     feeds = ["tenders", "contracts", "plans"]                # enabled feeds
     since_days = 7                                           # first run starts this far back
-    page_limit = 100
+    page_limit = 500
 
     [[ocds.publishers]]
     name = "example-publisher"   # an illustration, not a checked endpoint
@@ -89,7 +89,7 @@ def source_config(settings: Settings) -> SourceConfig:
         prozorro_api_url=os.environ.get("MONITOR_PROZORRO_API_URL") or prozorro.get("api_url", DEFAULT_API_URL),
         prozorro_feeds=list(feeds),
         since_days=float(prozorro.get("since_days", 7)),
-        page_limit=int(prozorro.get("page_limit", 100)),
+        page_limit=int(prozorro.get("page_limit", 500)),
         publishers=list(publishers),
     )
 
