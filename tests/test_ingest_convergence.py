@@ -200,3 +200,26 @@ def test_feed_growing_while_it_is_read(tmp_path, config):
         assert ingest(db, config, server) == 0  # whatever the first run did not see yet
     assert stored(db) == served(world)
     assert len(served(world)) == 1000
+
+
+def test_sigterm_stops_after_the_committed_page_and_the_next_run_finishes(tmp_path, config):
+    world = World.generated(tenders=3000, seed=6)
+    with ReplayServer(world, Faults(latency=0.003, seed=1)) as server:
+        db = tmp_path / "m.duckdb"
+        process = _ingest_process(db, config, server.url)
+        deadline = time.monotonic() + 60
+        while server.count("object") < 400 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.01)
+        assert process.poll() is None, "the ingest finished before the signal; make the world larger"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert b"stop requested" in process.stderr.read()
+        with duckdb.connect(str(db), read_only=True) as con:
+            status, counts = con.execute("SELECT status, counts->>'$.new' FROM runs").fetchone()
+            cursor = con.execute("SELECT cursor FROM cursors").fetchone()[0]
+            stored_ids = con.execute("SELECT count(*) FROM raw_records").fetchone()[0]
+        assert status == "incomplete"
+        assert 0 < int(counts) == stored_ids < 3000
+        assert cursor  # the position after the last committed page
+        assert ingest(db, config, server) == 0
+    assert stored(db) == served(world)
