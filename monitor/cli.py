@@ -57,8 +57,10 @@ def cli(ctx: click.Context, db: str | None, config: str | None, log_format: str)
 
 
 def _register() -> None:
-    from monitor.commands import ingest, load, query, status
+    from monitor.commands import classify, ingest, load, query, rules, status
 
+    cli.add_command(classify.classify)
+    cli.add_command(rules.rules)
     cli.add_command(ingest.ingest)
     cli.add_command(load.load)
     cli.add_command(status.status)

@@ -16,6 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from connectors.http import HttpClient
 from monitor.cli import BadInput, pass_app
+from monitor.commands.classify import classify_after_store
 from monitor.config import ConfigError
 from monitor.ingest import SourceResult, ingest_all, known_lookup, latest_stored
 from monitor.runs import finish_run, start_run
@@ -89,7 +90,10 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
     cursors = orjson.dumps({r.name: r.cursor for r in results}).decode()
     errors = "; ".join(f"{r.name}: {r.error}" for r in results if r.error) or None
     finish_run(con, run_id, status, summary, last_cursor=cursors, error=errors)
-    con.close()
+    try:
+        classify_after_store(con)
+    finally:
+        con.close()
     log.info("ingest finished", status=status, **{k: v for k, v in summary.items() if k != "sources"})
     click.echo(
         f"ingest {status}: {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "

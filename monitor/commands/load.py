@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from monitor.cli import BadInput, pass_app
+from monitor.commands.classify import classify_after_store
 from monitor.loading.files import FileResult, InputError, ReadOptions, find_files, prefetch, read_file
 from monitor.runs import finish_run, start_run
 from monitor.store import connect
@@ -79,7 +80,10 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
     seconds = time.monotonic() - started
     summary = {**totals.as_dict(), "files": len(files), "seconds": round(seconds, 2)}
     finish_run(con, run_id, "complete", summary)
-    con.close()
+    try:
+        classify_after_store(con)
+    finally:
+        con.close()
     log.info("load finished", **summary)
     click.echo(
         f"loaded {len(files)} file(s): {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "

@@ -23,6 +23,7 @@ COUNTED_TABLES = (
     "contract_changes",
     "plans",
     "organizations",
+    "classifications",
     "quarantine",
     "runs",
 )
@@ -64,8 +65,20 @@ def collect_status(con) -> dict[str, Any]:
             "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
         ).fetchall()
     ]
+    categories = [
+        {"category": cat, "processes": n, "value": value, "currency": currency}
+        for cat, n, value, currency in con.execute(
+            """
+            SELECT c.category, count(DISTINCT c.ocid), round(sum(p.value_amount), 2), p.value_currency
+            FROM classifications c JOIN processes p USING (ocid)
+            WHERE NOT p.is_masked AND NOT p.is_test
+            GROUP BY ALL ORDER BY c.category, p.value_currency NULLS LAST
+            """
+        ).fetchall()
+    ] if "classifications" in tables else []
     return {
         "schema_version": current_schema_version(con),
+        "categories": categories,
         "latest_schema_version": latest_schema_version(),
         "tables": counts,
         "raw_records_by_source": raw_by_source,
@@ -84,6 +97,11 @@ def _render_text(info: dict[str, Any], db_path) -> str:
             f"  {r['source']:<12}{r['kind']:<18}{r['records']:>10,}  newest {r['newest'] or '-'}"
             for r in info["raw_records_by_source"]
         ]
+    lines += ["", "processes and value per category (masked and test processes excluded)"]
+    lines += [
+        f"  {c['category']:<30}{c['processes']:>9,}  {c['value'] or 0:>20,.2f} {c['currency'] or ''}"
+        for c in info["categories"]
+    ] or ["  (nothing classified yet)"]
     lines += ["", "cursors"]
     lines += [f"  {c['source']:<22}{c['cursor']}  ({c['updated_at']})" for c in info["cursors"]] or ["  (none yet)"]
     lines += ["", "last runs"]

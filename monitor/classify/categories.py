@@ -1,0 +1,308 @@
+"""Category files (``rules/classify/*.yaml``): loading, validation, and the rules hash.
+
+A category file defines one category::
+
+    id: programme.hiv                  # = the file name without .yaml
+    name: HIV prevention, care and treatment
+    parent: health                     # optional; a category implies its parent
+    description: Why analysts track it.
+    codes: ["85323"]                   # CPV/ДК021 prefixes or full codes: strong evidence
+    context_codes: ["336514"]          # weak evidence (counts only with another signal)
+    exclude_codes: ["3368"]            # items with these codes give this category no evidence
+    medicines:
+      inn: [zidovudine, dolutegravir]  # INN of item additionalClassifications: strong evidence
+      atc: [J05AE, J05AF]              # ATC prefixes: strong evidence
+      atc_exclude: [J05AF10]
+    keywords:                          # weak evidence, one point per distinct keyword matched
+      uk: ["туберкул", {pattern: "ВІЛ", case_sensitive: true, whole_word: true}]
+      ru: ["туберкул"]
+    negative: ["тварин"]               # a text field matching any of these gives no keyword evidence
+    buyer_kinds: [social]              # weak evidence
+    min_score: 2                       # strong evidence scores 2, each weak signal 1
+    require_keyword: false             # true: codes and buyer alone never assign it (a text cue is needed)
+
+Keywords are Rust-regex fragments (the engine is Polars): no look-around; ``\\b`` is Unicode-aware.
+A plain string is case-insensitive and must start at a word boundary; ``whole_word`` also requires
+a boundary at its end. Every CPV code must exist in the ДК021 list (``data/reference/derived``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import polars as pl
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from monitor.reference import PROJECT_ROOT, reference_dir
+
+DEFAULT_DIR = PROJECT_ROOT / "rules" / "classify"
+LANGUAGES = ("uk", "ru", "en", "ky")
+
+_PATTERN = {
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["pattern"],
+            "properties": {
+                "pattern": {"type": "string", "minLength": 1},
+                "case_sensitive": {"type": "boolean"},
+                "whole_word": {"type": "boolean"},
+            },
+        },
+    ]
+}
+_CODES = {"type": "array", "items": {"type": "string", "pattern": r"^\d{2,8}(-\d)?$"}}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "name", "description"],
+    "properties": {
+        "id": {"type": "string", "pattern": r"^[a-z]+(\.[a-z][a-z0-9-]*)*$"},
+        "name": {"type": "string", "minLength": 1},
+        "parent": {"type": "string"},
+        "description": {"type": "string", "minLength": 1},
+        "codes": _CODES,
+        "context_codes": _CODES,
+        "exclude_codes": _CODES,
+        "medicines": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "inn": {"type": "array", "items": {"type": "string", "minLength": 2}},
+                "atc": {"type": "array", "items": {"type": "string", "pattern": r"^[A-Z](\d{2}[A-Z0-9]*)?$"}},
+                "atc_exclude": {"type": "array", "items": {"type": "string", "pattern": r"^[A-Z](\d{2}[A-Z0-9]*)?$"}},
+            },
+        },
+        "keywords": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {lang: {"type": "array", "items": _PATTERN} for lang in LANGUAGES},
+        },
+        "negative": {"type": "array", "items": _PATTERN},
+        "buyer_kinds": {
+            "type": "array",
+            "items": {"enum": ["authority", "central", "defense", "general", "other", "social", "special"]},
+        },
+        "min_score": {"type": "integer", "minimum": 1},
+        "require_keyword": {"type": "boolean"},
+    },
+}
+
+
+class CategoryError(Exception):
+    """One or more category files are invalid; ``problems`` are ``file:line: message`` strings."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclasses.dataclass(frozen=True)
+class Category:
+    """A validated category, with its keyword patterns compiled to Rust-regex strings."""
+
+    id: str
+    name: str
+    description: str
+    parent: str | None
+    codes: tuple[str, ...]
+    context_codes: tuple[str, ...]
+    exclude_codes: tuple[str, ...]
+    inn: tuple[str, ...]
+    atc: tuple[str, ...]
+    atc_exclude: tuple[str, ...]
+    keywords: tuple[str, ...]  # ready-to-use regexes, one per keyword
+    negative: tuple[str, ...]
+    buyer_kinds: tuple[str, ...]
+    min_score: int
+    require_keyword: bool
+    path: str
+
+
+def _digits(code: str) -> str:
+    """``85311000-2`` → ``85311``; ``853`` → ``853`` (the prefix an item code must start with)."""
+    return code.split("-")[0].rstrip("0") or "0"
+
+
+def to_regex(entry: str | dict) -> str:
+    """The regex a keyword entry stands for (case and word-boundary rules applied)."""
+    if isinstance(entry, str):
+        entry = {"pattern": entry}
+    pattern = f"\\b(?:{entry['pattern']})"
+    if entry.get("whole_word"):
+        pattern += "\\b"
+    # scoped flags, so patterns can be joined into one alternation without leaking case rules
+    return f"(?:{pattern})" if entry.get("case_sensitive") else f"(?i:{pattern})"
+
+
+@cache
+def cpv_codes() -> dict[str, str]:
+    """ДК021/CPV code → Ukrainian name, from the reference list."""
+    path = reference_dir() / "derived" / "cpv_dk021_uk_en_ru.csv"
+    with path.open(encoding="utf-8") as handle:
+        return {row["code"]: row["name_uk"] for row in csv.DictReader(handle)}
+
+
+@cache
+def _cpv_digits() -> frozenset[str]:
+    return frozenset(code.split("-")[0] for code in cpv_codes())
+
+
+def cpv_name(prefix: str) -> str | None:
+    """Name of the code a prefix stands for (``853`` → the name of 85300000-2)."""
+    digits = prefix.split("-")[0].ljust(8, "0")
+    return next((name for code, name in cpv_codes().items() if code.startswith(digits)), None)
+
+
+def _line(node: Any, key: str | int | None = None) -> int:
+    """1-based line of ``node[key]`` (or of node) in the YAML file."""
+    try:
+        if key is not None and isinstance(node, (CommentedMap, CommentedSeq)):
+            return node.lc.key(key)[0] + 1 if isinstance(node, CommentedMap) else node.lc.item(key)[0] + 1
+        return node.lc.line + 1
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return 1
+
+
+def _walk(document: Any, path: list[str | int]) -> Any:
+    node = document
+    for part in path:
+        node = node[part]
+    return node
+
+
+def _locate(document: Any, path: list[str | int]) -> int:
+    node, line = document, 1
+    for part in path:
+        try:
+            line = _line(node, part)
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+    return line
+
+
+def _check_regex(pattern: str) -> str | None:
+    try:
+        pl.Series([""], dtype=pl.String).str.contains(pattern)
+    except Exception as exc:  # polars raises ComputeError for an invalid pattern
+        return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:300]
+    return None
+
+
+def _validate(path: Path, document: Any, problems: list[str]) -> Category | None:
+    name = str(path)
+    before = len(problems)
+    for error in sorted(jsonschema.Draft7Validator(SCHEMA).iter_errors(document), key=lambda e: list(e.path)):
+        where = ".".join(str(p) for p in error.path) or "(top level)"
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = error.schema.get("properties", {})
+            for key in error.instance:
+                if key not in allowed:
+                    node = _walk(document, list(error.path))
+                    problems.append(f"{name}:{_line(node, key)}: {where}: unknown key {key!r}; allowed keys: "
+                                    f"{', '.join(sorted(allowed))}")
+            continue
+        problems.append(f"{name}:{_locate(document, list(error.path))}: {where}: {error.message}")
+    if not isinstance(document, dict) or any(not isinstance(document.get(k), str) for k in ("id", "name")):
+        return None
+    schema_problems = len(problems) > before
+    if document["id"] != path.stem:
+        problems.append(f"{name}:{_line(document, 'id')}: id: {document['id']!r} must equal the file name "
+                        f"{path.stem!r}")
+    for key in ("codes", "context_codes", "exclude_codes"):
+        codes = document.get(key, [])
+        for index, code in enumerate(codes if isinstance(codes, list) else []):
+            if not isinstance(code, str):
+                continue
+            full = "-" in code
+            if (full and code not in cpv_codes()) or (not full and code.ljust(8, "0") not in _cpv_digits()):
+                problems.append(f"{name}:{_line(document[key], index)}: {key}: unknown ДК021/CPV code {code!r} "
+                                "(not in data/reference/derived/cpv_dk021_uk_en_ru.csv)")
+    keywords = document.get("keywords", {}) if isinstance(document.get("keywords", {}), dict) else {}
+    keyword_entries = [(("keywords", lang, i), entry) for lang, entries in keywords.items()
+                       if isinstance(entries, list) for i, entry in enumerate(entries)]
+    negative = document.get("negative", [])
+    keyword_entries += [(("negative", i), entry) for i, entry in enumerate(negative if isinstance(negative, list)
+                                                                            else [])]
+    for where, entry in keyword_entries:
+        if not isinstance(entry, (str, dict)) or (isinstance(entry, dict) and "pattern" not in entry):
+            continue
+        problem = _check_regex(to_regex(entry))
+        if problem:
+            problems.append(f"{name}:{_locate(document, list(where))}: {'.'.join(map(str, where))}: "
+                            f"invalid pattern: {problem}")
+    if len(problems) > before or schema_problems:
+        return None
+    medicines = document.get("medicines", {})
+    return Category(
+        id=document["id"],
+        name=document["name"],
+        description=document["description"],
+        parent=document.get("parent"),
+        codes=tuple(_digits(c) for c in document.get("codes", [])),
+        context_codes=tuple(_digits(c) for c in document.get("context_codes", [])),
+        exclude_codes=tuple(_digits(c) for c in document.get("exclude_codes", [])),
+        inn=tuple(i.lower() for i in medicines.get("inn", [])),
+        atc=tuple(medicines.get("atc", [])),
+        atc_exclude=tuple(medicines.get("atc_exclude", [])),
+        keywords=tuple(to_regex(e) for entries in document.get("keywords", {}).values() for e in entries),
+        negative=tuple(to_regex(e) for e in document.get("negative", [])),
+        buyer_kinds=tuple(document.get("buyer_kinds", [])),
+        min_score=int(document.get("min_score", 2)),
+        require_keyword=bool(document.get("require_keyword", False)),
+        path=name,
+    )
+
+
+def category_files(folder: Path | None = None) -> list[Path]:
+    folder = folder or DEFAULT_DIR
+    if folder.is_file():
+        return [folder]
+    return sorted(folder.glob("*.yaml"))
+
+
+def load_categories(folder: Path | None = None) -> list[Category]:
+    """Every category of ``folder`` (default rules/classify), validated; raises CategoryError with all problems."""
+    problems: list[str] = []
+    categories: list[Category] = []
+    yaml = YAML(typ="rt")
+    files = category_files(folder)
+    if not files:
+        raise CategoryError([f"{folder or DEFAULT_DIR}: no category files (*.yaml)"])
+    for path in files:
+        try:
+            document = yaml.load(path.read_text(encoding="utf-8"))
+        except YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            problems.append(f"{path}:{(mark.line + 1) if mark else 1}: YAML: {getattr(exc, 'problem', exc)}")
+            continue
+        category = _validate(path, document, problems)
+        if category:
+            categories.append(category)
+    ids = {c.id for c in categories}
+    for category in categories:
+        if category.parent and category.parent not in ids:
+            problems.append(f"{category.path}:1: parent: unknown category {category.parent!r}; known: "
+                            f"{', '.join(sorted(ids))}")
+    if problems:
+        raise CategoryError(problems)
+    return categories
+
+
+def rules_hash(folder: Path | None = None) -> str:
+    """sha256 over the names and contents of the category files: a change means re-classify all."""
+    digest = hashlib.sha256()
+    for path in category_files(folder):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()

@@ -1,0 +1,86 @@
+"""Classify the processes that changed since the last run (or all of them) and store the result.
+
+Processes and items move from DuckDB to Polars through Arrow; the result moves back the same way.
+A process is re-classified when its normalized rows were replaced (new raw_key or date_modified) or
+when the category files changed (their hash differs from the one stored with the last run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import structlog
+
+from monitor.classify.categories import load_categories, rules_hash
+from monitor.classify.engine import classify
+
+log = structlog.get_logger(__name__)
+
+
+@dataclasses.dataclass
+class ClassifyResult:
+    processes: int
+    classifications: int
+    full: bool
+    seconds: float
+
+
+_TODO = """
+CREATE OR REPLACE TEMP TABLE classify_todo AS
+SELECT p.ocid, p.raw_key, p.date_modified
+FROM processes p
+LEFT JOIN classified_processes c ON c.ocid = p.ocid
+WHERE $full OR c.ocid IS NULL OR c.raw_key <> p.raw_key
+   OR c.date_modified IS DISTINCT FROM p.date_modified OR c.rules_hash <> $hash
+"""
+
+
+def classify_changed(con: duckdb.DuckDBPyConnection, *, full: bool = False,
+                     rules_dir: Path | None = None) -> ClassifyResult:
+    """Classify what changed (everything with ``full`` or after a category-file change)."""
+    started = time.monotonic()
+    categories = load_categories(rules_dir)
+    current_hash = rules_hash(rules_dir)
+    stored = con.execute("SELECT DISTINCT rules_hash FROM classified_processes").fetchall()
+    if stored and any(h != current_hash for (h,) in stored) and not full:
+        log.info("category files changed since the last run; re-classifying everything")
+        full = True
+    con.execute(_TODO, {"full": full, "hash": current_hash})
+    processes = con.sql(
+        "SELECT p.ocid, p.title, p.description, p.buyer_kind FROM processes p JOIN classify_todo USING (ocid)"
+    ).pl()
+    items = con.sql(
+        """
+        SELECT i.ocid, i.cpv, i.description, i.inn, i.atc FROM items i JOIN classify_todo t USING (ocid)
+        UNION ALL
+        SELECT c.ocid, c.cpv, c.description, NULL, NULL FROM contract_items c JOIN classify_todo t USING (ocid)
+        """
+    ).pl()
+    result = classify(processes, items, categories) if processes.height else pl.DataFrame()
+    now = datetime.now(timezone.utc)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM classifications WHERE ocid IN (SELECT ocid FROM classify_todo)")
+        con.execute("DELETE FROM classifications WHERE ocid NOT IN (SELECT ocid FROM processes)")
+        if result.height:
+            arrow = result.with_columns(classified_at=pl.lit(now)).to_arrow()
+            con.register("classify_result", arrow)
+            con.execute("INSERT INTO classifications BY NAME SELECT * FROM classify_result")
+            con.unregister("classify_result")
+        con.execute("DELETE FROM classified_processes WHERE ocid IN (SELECT ocid FROM classify_todo) "
+                    "OR ocid NOT IN (SELECT ocid FROM processes)")
+        con.execute("INSERT INTO classified_processes SELECT ocid, raw_key, date_modified, ? FROM classify_todo",
+                    [current_hash])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    outcome = ClassifyResult(processes.height, result.height, full, round(time.monotonic() - started, 2))
+    log.info("classified", processes=outcome.processes, classifications=outcome.classifications, full=full,
+             seconds=outcome.seconds)
+    return outcome
