@@ -13,9 +13,11 @@ A category file defines one category::
       inn: [zidovudine, dolutegravir]  # INN of item additionalClassifications: strong evidence
       atc: [J05AE, J05AF]              # ATC prefixes: strong evidence
       atc_exclude: [J05AF10]
-    keywords:                          # weak evidence, one point per distinct keyword matched
-      uk: ["туберкул", {pattern: "ВІЛ", case_sensitive: true, whole_word: true}]
+    keywords:                          # one point per distinct keyword matched (keyword_score)
+      uk: ["туберкул", {pattern: "ВІЛ", case_sensitive: true, whole_word: true, score: 2}]
       ru: ["туберкул"]
+    keyword_score: 1                   # 2 when the category's keywords are specific enough alone
+    context_keywords: ["соціальн\\w* супровід"]   # weak cues that never satisfy require_keyword
     negative: ["тварин"]               # a text field matching any of these gives no keyword evidence
     buyer_kinds: [social]              # weak evidence
     min_score: 2                       # strong evidence scores 2, each weak signal 1
@@ -57,11 +59,14 @@ _PATTERN = {
                 "pattern": {"type": "string", "minLength": 1},
                 "case_sensitive": {"type": "boolean"},
                 "whole_word": {"type": "boolean"},
+                "score": {"enum": [1, 2]},
             },
         },
     ]
 }
-_CODES = {"type": "array", "items": {"type": "string", "pattern": r"^\d{2,8}(-\d)?$"}}
+# "853" = every code starting 853; "85311000-2" = that code and the codes under it;
+# "=45215210" = exactly that code (its siblings and children stay in)
+_CODES = {"type": "array", "items": {"type": "string", "pattern": r"^=?\d{2,8}(-\d)?$"}}
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -88,6 +93,8 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {lang: {"type": "array", "items": _PATTERN} for lang in LANGUAGES},
         },
+        "context_keywords": {"type": "array", "items": _PATTERN},
+        "keyword_score": {"enum": [1, 2]},
         "negative": {"type": "array", "items": _PATTERN},
         "buyer_kinds": {
             "type": "array",
@@ -121,7 +128,8 @@ class Category:
     inn: tuple[str, ...]
     atc: tuple[str, ...]
     atc_exclude: tuple[str, ...]
-    keywords: tuple[str, ...]  # ready-to-use regexes, one per keyword
+    keywords: tuple[tuple[str, int], ...]  # (ready-to-use regex, score) per keyword
+    context_keywords: tuple[str, ...]  # weak cues that never satisfy require_keyword
     negative: tuple[str, ...]
     buyer_kinds: tuple[str, ...]
     min_score: int
@@ -130,7 +138,10 @@ class Category:
 
 
 def _digits(code: str) -> str:
-    """``85311000-2`` → ``85311``; ``853`` → ``853`` (the prefix an item code must start with)."""
+    """The regex an item's 8 digits must match: ``85311000-2`` → ``85311``, ``853`` → ``853``,
+    ``=45215210`` → ``45215210$`` (exactly that code)."""
+    if code.startswith("="):
+        return code[1:].split("-")[0].ljust(8, "0") + "$"
     return code.split("-")[0].rstrip("0") or "0"
 
 
@@ -225,6 +236,7 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Category | None
         for index, code in enumerate(codes if isinstance(codes, list) else []):
             if not isinstance(code, str):
                 continue
+            code = code.lstrip("=")
             full = "-" in code
             if (full and code not in cpv_codes()) or (not full and code.ljust(8, "0") not in _cpv_digits()):
                 problems.append(f"{name}:{_line(document[key], index)}: {key}: unknown ДК021/CPV code {code!r} "
@@ -232,9 +244,9 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Category | None
     keywords = document.get("keywords", {}) if isinstance(document.get("keywords", {}), dict) else {}
     keyword_entries = [(("keywords", lang, i), entry) for lang, entries in keywords.items()
                        if isinstance(entries, list) for i, entry in enumerate(entries)]
-    negative = document.get("negative", [])
-    keyword_entries += [(("negative", i), entry) for i, entry in enumerate(negative if isinstance(negative, list)
-                                                                            else [])]
+    for key in ("negative", "context_keywords"):
+        entries = document.get(key, [])
+        keyword_entries += [((key, i), entry) for i, entry in enumerate(entries if isinstance(entries, list) else [])]
     for where, entry in keyword_entries:
         if not isinstance(entry, (str, dict)) or (isinstance(entry, dict) and "pattern" not in entry):
             continue
@@ -245,6 +257,7 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Category | None
     if len(problems) > before or schema_problems:
         return None
     medicines = document.get("medicines", {})
+    keyword_score = int(document.get("keyword_score", 1))
     return Category(
         id=document["id"],
         name=document["name"],
@@ -256,7 +269,10 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Category | None
         inn=tuple(i.lower() for i in medicines.get("inn", [])),
         atc=tuple(medicines.get("atc", [])),
         atc_exclude=tuple(medicines.get("atc_exclude", [])),
-        keywords=tuple(to_regex(e) for entries in document.get("keywords", {}).values() for e in entries),
+        keywords=tuple(
+            (to_regex(e), int(e.get("score", keyword_score)) if isinstance(e, dict) else keyword_score)
+            for entries in document.get("keywords", {}).values() for e in entries),
+        context_keywords=tuple(to_regex(e) for e in document.get("context_keywords", [])),
         negative=tuple(to_regex(e) for e in document.get("negative", [])),
         buyer_kinds=tuple(document.get("buyer_kinds", [])),
         min_score=int(document.get("min_score", 2)),

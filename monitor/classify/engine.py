@@ -1,9 +1,11 @@
 """The classifier: category files applied to processes and items in vectorised Polars expressions.
 
 Evidence per (ocid, category): codes (item CPV prefixes), medicines (INN/ATC), keywords (title,
-description, item description) and buyer kind. Strong evidence (a defining code or a medicine)
-scores 2, each distinct weak signal (a context code, a keyword, the buyer kind) 1; a category is
-assigned when the score reaches its ``min_score`` (default 2: one strong or two weak signals).
+description, item description) and buyer kind. Strong evidence (a defining code, a medicine, or a
+keyword given score 2) scores 2, each distinct weak signal (a context code, a keyword or context
+keyword, the buyer kind) 1; a category is assigned when the score reaches its ``min_score``
+(default 2: one strong or two weak signals). Confidence is high when a code or medicine is among
+the evidence, medium when only text and buyer signals are.
 A category implies its parent. Texts are normalised first (apostrophes unified, a Latin I inside a
 Cyrillic word read as Cyrillic І, whitespace collapsed), and each distinct text is matched once.
 """
@@ -88,31 +90,40 @@ def _medicine_evidence(items: pl.DataFrame, categories: list[Category]) -> list[
     return frames
 
 
+def _text_matches(texts: pl.DataFrame, distinct: pl.DataFrame, category: Category, signal: str,
+                  patterns: list[tuple[str, int]]) -> pl.DataFrame | None:
+    """Evidence rows for ``patterns`` (regex, score) found in the distinct texts (negatives applied)."""
+    if not patterns:
+        return None
+    found = pl.col("norm").str.contains(_alternation(tuple(p for p, _ in patterns)))
+    if category.negative:
+        found &= ~pl.col("norm").str.contains(_alternation(category.negative))
+    candidates = distinct.filter(found)
+    if candidates.is_empty():
+        return None
+    # the few candidate texts are checked pattern by pattern, to count distinct keywords
+    per_pattern = candidates.with_columns(
+        pl.concat_list([
+            pl.when(pl.col("norm").str.contains(pattern)).then(
+                pl.struct(value=pl.col("norm").str.extract(f"({pattern})", 1).str.to_lowercase(),
+                          weight=pl.lit(score, pl.Int32)))
+            for pattern, score in patterns
+        ]).list.drop_nulls().alias("matched")
+    ).explode("matched").drop_nulls("matched").unnest("matched")
+    return texts.join(per_pattern, on="norm").select(
+        "ocid", category=pl.lit(category.id), signal=pl.lit(signal), field=pl.col("field"),
+        value=pl.col("value"), weight=pl.col("weight"))
+
+
 def _keyword_evidence(texts: pl.DataFrame, categories: list[Category]) -> list[pl.DataFrame]:
     """Keywords matched in each distinct normalised text (one alternation per category, then per keyword)."""
     distinct = texts.select(pl.col("norm").unique())
     frames = []
     for category in categories:
-        if not category.keywords:
-            continue
-        found = pl.col("norm").str.contains(_alternation(category.keywords))
-        if category.negative:
-            found &= ~pl.col("norm").str.contains(_alternation(category.negative))
-        candidates = distinct.filter(found)
-        if candidates.is_empty():
-            continue
-        # the few candidate texts are checked keyword by keyword, to count distinct keywords
-        per_keyword = candidates.with_columns(
-            pl.concat_list([
-                pl.when(pl.col("norm").str.contains(pattern)).then(pl.col("norm").str.extract(f"({pattern})", 1))
-                .str.to_lowercase()
-                for pattern in category.keywords
-            ]).list.drop_nulls().alias("matched")
-        ).explode("matched").drop_nulls("matched")
-        frames.append(texts.join(per_keyword, on="norm").select(
-            "ocid", category=pl.lit(category.id), signal=pl.lit("keyword"), field=pl.col("field"),
-            value=pl.col("matched"), weight=pl.lit(1, pl.Int32)))
-    return frames
+        frames.append(_text_matches(texts, distinct, category, "keyword", list(category.keywords)))
+        frames.append(_text_matches(texts, distinct, category, "context_keyword",
+                                    [(p, 1) for p in category.context_keywords]))
+    return [f for f in frames if f is not None]
 
 
 def _buyer_evidence(processes: pl.DataFrame, categories: list[Category]) -> list[pl.DataFrame]:
@@ -151,6 +162,7 @@ def classify(processes: pl.DataFrame, items: pl.DataFrame, categories: list[Cate
         found.group_by("ocid", "category")
         .agg(
             strong=(pl.col("weight") == STRONG).any(),
+            structured=pl.col("signal").is_in(["code", "medicine"]).any(),
             weak=(pl.col("weight") < STRONG).sum(),
             keyword=(pl.col("signal") == "keyword").any(),
             evidence=pl.struct("signal", "field", "value"),
@@ -159,7 +171,7 @@ def classify(processes: pl.DataFrame, items: pl.DataFrame, categories: list[Cate
         .join(min_score, on="category")
         .filter((pl.col("score") >= pl.col("min_score")) & (pl.col("keyword") | ~pl.col("require_keyword")))
         .select("ocid", "category", "score",
-                confidence=pl.when(pl.col("strong")).then(pl.lit("high")).otherwise(pl.lit("medium")),
+                confidence=pl.when(pl.col("structured")).then(pl.lit("high")).otherwise(pl.lit("medium")),
                 evidence="evidence")
     )
     return _with_parents(scored, categories).sort("ocid", "category")

@@ -40,8 +40,31 @@ WHERE $full OR c.ocid IS NULL OR c.raw_key <> p.raw_key
 """
 
 
-def classify_changed(con: duckdb.DuckDBPyConnection, *, full: bool = False,
-                     rules_dir: Path | None = None) -> ClassifyResult:
+def _classify_chunk(con: duckdb.DuckDBPyConnection, categories: list, start: int, size: int,
+                    now: datetime) -> int:
+    """Classify the processes at positions [start, start + size) of classify_todo; return rows written."""
+    con.execute("CREATE OR REPLACE TEMP TABLE classify_chunk AS SELECT ocid FROM classify_todo "
+                "ORDER BY ocid LIMIT ? OFFSET ?", [size, start])
+    processes = con.sql(
+        "SELECT p.ocid, p.title, p.description, p.buyer_kind FROM processes p JOIN classify_chunk USING (ocid)"
+    ).pl()
+    items = con.sql(
+        """
+        SELECT i.ocid, i.cpv, i.description, i.inn, i.atc FROM items i JOIN classify_chunk USING (ocid)
+        UNION ALL
+        SELECT c.ocid, c.cpv, c.description, NULL, NULL FROM contract_items c JOIN classify_chunk USING (ocid)
+        """
+    ).pl()
+    result = classify(processes, items, categories)
+    if result.height:
+        con.register("classify_result", result.with_columns(classified_at=pl.lit(now)).to_arrow())
+        con.execute("INSERT INTO classifications BY NAME SELECT * FROM classify_result")
+        con.unregister("classify_result")
+    return result.height
+
+
+def classify_changed(con: duckdb.DuckDBPyConnection, *, full: bool = False, rules_dir: Path | None = None,
+                     chunk_size: int = 250_000) -> ClassifyResult:
     """Classify what changed (everything with ``full`` or after a category-file change)."""
     started = time.monotonic()
     categories = load_categories(rules_dir)
@@ -51,27 +74,16 @@ def classify_changed(con: duckdb.DuckDBPyConnection, *, full: bool = False,
         log.info("category files changed since the last run; re-classifying everything")
         full = True
     con.execute(_TODO, {"full": full, "hash": current_hash})
-    processes = con.sql(
-        "SELECT p.ocid, p.title, p.description, p.buyer_kind FROM processes p JOIN classify_todo USING (ocid)"
-    ).pl()
-    items = con.sql(
-        """
-        SELECT i.ocid, i.cpv, i.description, i.inn, i.atc FROM items i JOIN classify_todo t USING (ocid)
-        UNION ALL
-        SELECT c.ocid, c.cpv, c.description, NULL, NULL FROM contract_items c JOIN classify_todo t USING (ocid)
-        """
-    ).pl()
-    result = classify(processes, items, categories) if processes.height else pl.DataFrame()
+    todo = con.execute("SELECT count(*) FROM classify_todo").fetchone()[0]
     now = datetime.now(timezone.utc)
+    assigned = 0
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM classifications WHERE ocid IN (SELECT ocid FROM classify_todo)")
-        con.execute("DELETE FROM classifications WHERE ocid NOT IN (SELECT ocid FROM processes)")
-        if result.height:
-            arrow = result.with_columns(classified_at=pl.lit(now)).to_arrow()
-            con.register("classify_result", arrow)
-            con.execute("INSERT INTO classifications BY NAME SELECT * FROM classify_result")
-            con.unregister("classify_result")
+        con.execute("DELETE FROM classifications WHERE ocid IN (SELECT ocid FROM classify_todo) "
+                    "OR ocid NOT IN (SELECT ocid FROM processes)")
+        # chunks of processes keep memory bounded (frames of 1M processes and 3M items would not be)
+        for start in range(0, todo, chunk_size):
+            assigned += _classify_chunk(con, categories, start, chunk_size, now)
         con.execute("DELETE FROM classified_processes WHERE ocid IN (SELECT ocid FROM classify_todo) "
                     "OR ocid NOT IN (SELECT ocid FROM processes)")
         con.execute("INSERT INTO classified_processes SELECT ocid, raw_key, date_modified, ? FROM classify_todo",
@@ -80,7 +92,7 @@ def classify_changed(con: duckdb.DuckDBPyConnection, *, full: bool = False,
     except Exception:
         con.execute("ROLLBACK")
         raise
-    outcome = ClassifyResult(processes.height, result.height, full, round(time.monotonic() - started, 2))
+    outcome = ClassifyResult(todo, assigned, full, round(time.monotonic() - started, 2))
     log.info("classified", processes=outcome.processes, classifications=outcome.classifications, full=full,
              seconds=outcome.seconds)
     return outcome
