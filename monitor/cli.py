@@ -57,9 +57,10 @@ def cli(ctx: click.Context, db: str | None, config: str | None, log_format: str)
 
 
 def _register() -> None:
-    from monitor.commands import classify, ingest, load, query, rules, status
+    from monitor.commands import classify, flag, ingest, load, query, rules, status
 
     cli.add_command(classify.classify)
+    cli.add_command(flag.flag)
     cli.add_command(rules.rules)
     cli.add_command(ingest.ingest)
     cli.add_command(load.load)

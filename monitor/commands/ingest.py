@@ -17,6 +17,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from connectors.http import HttpClient
 from monitor.cli import BadInput, pass_app
 from monitor.commands.classify import classify_after_store
+from monitor.commands.flag import evaluate_rules
 from monitor.config import ConfigError
 from monitor.ingest import SourceResult, ingest_all, known_lookup, latest_stored
 from monitor.runs import finish_run, start_run
@@ -94,6 +95,7 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
         classify_after_store(con)
     finally:
         con.close()
+    evaluate_rules(app.settings.db_path, memory_limit=app.settings.memory_limit)
     log.info("ingest finished", status=status, **{k: v for k, v in summary.items() if k != "sources"})
     click.echo(
         f"ingest {status}: {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "

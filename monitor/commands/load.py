@@ -13,6 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 
 from monitor.cli import BadInput, pass_app
 from monitor.commands.classify import classify_after_store
+from monitor.commands.flag import evaluate_rules
 from monitor.loading.files import FileResult, InputError, ReadOptions, find_files, prefetch, read_file
 from monitor.runs import finish_run, start_run
 from monitor.store import connect
@@ -84,6 +85,7 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
         classify_after_store(con)
     finally:
         con.close()
+    evaluate_rules(app.settings.db_path, memory_limit=app.settings.memory_limit)
     log.info("load finished", **summary)
     click.echo(
         f"loaded {len(files)} file(s): {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "

@@ -101,7 +101,8 @@ SELECT ocid, raw_key, a.id AS award_id, a.relatedBid AS bid_id, a.relatedLots[1]
        list_filter(list_transform(a.suppliers, lambda o: oc_org(pmap, o.id)), lambda v: v IS NOT NULL) AS supplier_ids,
        supplier_ids[1] AS supplier_id,
        pm_str(coalesce(a.suppliers[1].name, oc_party(pmap, a.suppliers[1].id).name)) AS supplier_name,
-       coalesce(len(a.complaints), 0) AS complaints_count
+       coalesce(len(a.complaints), 0) AS complaints_count,
+       list_transform(a.items, lambda i: i.classification.id) AS item_cpvs
 FROM (SELECT ocid, raw_key, pmap, unnest(t.awards) AS a FROM oc_release);
 
 INSERT INTO contracts BY NAME

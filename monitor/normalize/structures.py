@@ -217,6 +217,7 @@ OCDS_COMPILED_RELEASE = {
             "relatedLots": [_S],
             "relatedBid": _S,
             "complaints": _COMPLAINTS,
+            "items": [{"classification": {"id": _S}}],
         }
     ],
     "contracts": [

@@ -49,12 +49,13 @@ def latest_schema_version() -> int:
 
 def current_schema_version(con: duckdb.DuckDBPyConnection) -> int:
     """The schema version of an open database (0 for an empty file)."""
+    # fetchall, not fetchone: DuckDB keeps a fetchone() result open and then refuses register()
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return 0
-    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0]
 
 
 def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:

@@ -1,0 +1,47 @@
+"""``monitor flag [--rule ID ...]``: evaluate the flag rules (normally run by load and ingest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from monitor.classify.categories import CategoryError, load_categories
+from monitor.cli import BadInput, pass_app
+from monitor.flags.engine import Evaluation, evaluate
+from monitor.flags.rules import RuleError, load_rules
+
+
+def known_categories() -> set[str] | None:
+    try:
+        return {c.id for c in load_categories()}
+    except CategoryError:
+        return None  # reported by the classification step
+
+
+def evaluate_rules(db_path: Path, rule_ids: list[str] | None = None, memory_limit: str | None = None) -> Evaluation:
+    """Load, validate and evaluate the rules (all, or ``rule_ids``); invalid rule files are bad input."""
+    try:
+        rules = load_rules(known_categories=known_categories())
+    except RuleError as exc:
+        raise BadInput("rule files are invalid, no flags evaluated (the data is stored):\n" + str(exc)) from exc
+    if rule_ids:
+        unknown = sorted(set(rule_ids) - {r.id for r in rules})
+        if unknown:
+            raise BadInput(f"unknown rule(s) {', '.join(unknown)}; see monitor rules list")
+        rules = [r for r in rules if r.id in rule_ids]
+    return evaluate(db_path, rules, memory_limit=memory_limit)
+
+
+@click.command()
+@click.option("--rule", "rule_ids", multiple=True, metavar="ID", help="Evaluate only this rule (repeatable).")
+@pass_app
+def flag(app, rule_ids: tuple[str, ...]) -> None:
+    """Evaluate the rules in rules/flags/ and update the flags table (new, changed, resolved)."""
+    result = evaluate_rules(app.settings.db_path, list(rule_ids), app.settings.memory_limit)
+    for outcome in result.failed:
+        click.echo(f"rule {outcome.rule_id} failed: {outcome.error}", err=True)
+    click.echo(f"{len(result.outcomes)} rule(s) evaluated, {len(result.failed)} failed: {result.new} new, "
+               f"{result.changed} changed, {result.resolved} resolved, {result.open} open flags")
+    if result.failed:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,186 @@
+"""Evaluate rules in a sandbox and keep the flags table's history.
+
+Rules run on a separate read-only connection opened with external access disabled: a rule can
+read the monitor's tables and nothing else, and cannot write. A rule that fails (bad SQL, a file
+read refused by the sandbox, a missing column) is recorded in ``rule_runs`` with its error; the
+other rules still run, and the failed rule's open flags are left as they were.
+
+History: a flag is keyed by (rule, subject type, subject id, ocid). A new one is inserted with
+first_seen = last_seen = now; one still firing is updated only when its value or evidence changed;
+one that stopped firing gets resolved_at = now. Re-running on unchanged data changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import structlog
+
+from monitor.flags.rules import Rule
+from monitor.store import connect
+
+log = structlog.get_logger(__name__)
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+RESULT_SCHEMA = pa.schema([
+    ("rule_id", pa.string()), ("kind", pa.string()), ("severity", pa.string()), ("subject_type", pa.string()),
+    ("subject_id", pa.string()), ("ocid", pa.string()), ("value", pa.float64()), ("evidence", pa.string()),
+])
+
+
+@dataclasses.dataclass
+class RuleOutcome:
+    rule_id: str
+    rows: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class Evaluation:
+    outcomes: list[RuleOutcome]
+    new: int = 0
+    changed: int = 0
+    resolved: int = 0
+    open: int = 0
+
+    @property
+    def failed(self) -> list[RuleOutcome]:
+        return [o for o in self.outcomes if o.error]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _wrapped(rule: Rule, columns: list[str]) -> str:
+    """The rule's query turned into rows of RESULT_SCHEMA (the extra columns become JSON evidence)."""
+    evidence = [c for c in columns if c not in ("subject_id", "ocid", "value")]
+    evidence_sql = ("to_json(struct_pack(" + ", ".join(f"{_quote(c)} := r.{_quote(c)}" for c in evidence) + "))"
+                    if evidence else "NULL")
+    ocid_sql = "r.ocid::VARCHAR" if "ocid" in columns else "NULL::VARCHAR"
+    value_sql = "TRY_CAST(r.value AS DOUBLE)" if "value" in columns else "1.0"
+    scope = ""
+    if rule.categories:
+        scope = ("WHERE r.ocid IN (SELECT ocid FROM classifications WHERE category IN ("
+                 + ", ".join("'" + c.replace("'", "''") + "'" for c in rule.categories) + "))")
+    return (
+        f"SELECT '{rule.id}' AS rule_id, '{rule.kind}' AS kind, '{rule.severity}' AS severity, "
+        f"'{rule.subject}' AS subject_type, r.subject_id::VARCHAR AS subject_id, {ocid_sql} AS ocid, "
+        f"{value_sql} AS value, {evidence_sql}::VARCHAR AS evidence "
+        f"FROM ({rule.query}) r {scope}"
+    )
+
+
+def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]) -> pa.Table:
+    used = {name: params[name] for name in set(_PARAM.findall(rule.query))}
+    columns = con.sql(f"SELECT * FROM ({rule.query}) LIMIT 0", params=used).columns
+    if "subject_id" not in columns:
+        raise ValueError(f"the query returns no subject_id column (it returns {', '.join(columns)})")
+    if rule.subject == "process" and "ocid" not in columns:
+        raise ValueError("a rule about processes must return an ocid column")
+    relation = con.sql(_wrapped(rule, columns), params=used)
+    # DuckDB 2 names it to_arrow_table; 1.x had arrow() return a Table
+    table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+    return table.cast(RESULT_SCHEMA)
+
+
+def run_sandboxed(db_path: Path, rules: list[Rule],
+                  overrides: dict[str, dict[str, Any]] | None = None) -> tuple[pa.Table, list[RuleOutcome]]:
+    """Evaluate ``rules`` on a read-only, no-external-access connection; return their rows and outcomes."""
+    con = duckdb.connect(str(db_path), read_only=True, config={"enable_external_access": False})
+    tables, outcomes = [], []
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for rule in rules:
+            params = {**rule.params, **(overrides or {}).get(rule.id, {})}
+            started = time.monotonic()
+            outcome = RuleOutcome(rule.id)
+            try:
+                table = _run_rule(con, rule, params)
+                tables.append(table)
+                outcome.rows = table.num_rows
+            except (duckdb.Error, ValueError) as exc:
+                outcome.error = " ".join(str(exc).split())[:500]
+                log.error("rule failed", rule=rule.id, file=str(rule.path), error=outcome.error)
+            outcome.seconds = round(time.monotonic() - started, 3)
+            outcomes.append(outcome)
+    finally:
+        con.close()
+    rows = pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()
+    return rows, outcomes
+
+
+_MERGE = """
+CREATE OR REPLACE TEMP TABLE flag_now AS
+SELECT rule_id, arg_max(kind, value) AS kind, arg_max(severity, value) AS severity, subject_type, subject_id,
+       ocid, max(value) AS value, arg_max(evidence, value) AS evidence
+FROM flag_rows GROUP BY rule_id, subject_type, subject_id, ocid;
+
+CREATE OR REPLACE TEMP TABLE flag_open AS
+SELECT rowid AS row_id, * FROM flags
+WHERE resolved_at IS NULL AND rule_id IN (SELECT rule_id FROM evaluated_rules);
+"""
+
+
+def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[str],
+                now: datetime) -> tuple[int, int, int]:
+    """Merge the rows of the rules in ``evaluated`` into ``flags``; return (new, changed, resolved)."""
+    con.register("flag_rows", rows)
+    con.register("evaluated_rules", pa.table({"rule_id": pa.array(evaluated, pa.string())}))
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(_MERGE)
+        key = ("o.rule_id = n.rule_id AND o.subject_type = n.subject_type AND o.subject_id = n.subject_id "
+               "AND o.ocid IS NOT DISTINCT FROM n.ocid")
+        resolved = con.execute(
+            f"UPDATE flags SET resolved_at = $now WHERE rowid IN (SELECT o.row_id FROM flag_open o "
+            f"WHERE NOT EXISTS (SELECT 1 FROM flag_now n WHERE {key}))", {"now": now}).fetchone()[0]
+        changed = con.execute(
+            f"""UPDATE flags SET value = n.value, evidence = n.evidence, last_seen = $now
+                FROM flag_open o JOIN flag_now n ON {key}
+                WHERE flags.rowid = o.row_id
+                  AND (o.value IS DISTINCT FROM n.value OR o.evidence::VARCHAR IS DISTINCT FROM n.evidence)""",
+            {"now": now}).fetchone()[0]
+        new = con.execute(
+            f"""INSERT INTO flags SELECT n.rule_id, n.kind, n.severity, n.subject_type, n.subject_id, n.ocid, n.value,
+                       n.evidence, $now, $now, NULL
+                FROM flag_now n WHERE NOT EXISTS (SELECT 1 FROM flag_open o WHERE {key})""",
+            {"now": now}).fetchone()[0]
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("flag_rows")
+        con.unregister("evaluated_rules")
+    return new, changed, resolved
+
+
+def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str, Any]] | None = None,
+             now: datetime | None = None, memory_limit: str | None = None) -> Evaluation:
+    """Evaluate ``rules`` against the database at ``db_path`` and update ``flags``; the path must not be open."""
+    now = now or datetime.now(timezone.utc)
+    connect(db_path, memory_limit=memory_limit).close()  # migrate first: the sandbox cannot
+    rows, outcomes = run_sandboxed(db_path, rules, overrides)
+    evaluated = [o.rule_id for o in outcomes if not o.error]
+    con = connect(db_path, memory_limit=memory_limit)
+    try:
+        new, changed, resolved = write_flags(con, rows, evaluated, now)
+        con.executemany("INSERT INTO rule_runs VALUES (?, ?, ?, ?, ?, ?)",
+                        [(o.rule_id, now, "failed" if o.error else "ok", o.rows, o.seconds, o.error)
+                         for o in outcomes])
+        open_flags = con.execute("SELECT count(*) FROM flags WHERE resolved_at IS NULL").fetchone()[0]
+    finally:
+        con.close()
+    result = Evaluation(outcomes, new, changed, resolved, open_flags)
+    log.info("flags evaluated", rules=len(rules), failed=len(result.failed), new=new, changed=changed,
+             resolved=resolved, open=open_flags)
+    return result
