@@ -1,0 +1,130 @@
+"""The flag engine: rule validation, the read-only sandbox, and the history of flags."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from monitor.cli import main
+from monitor.flags.engine import evaluate
+from monitor.flags.rules import RuleError, load_rules
+
+RULES = Path(__file__).resolve().parent.parent / "rules" / "flags"
+R018 = Path(__file__).resolve().parent / "fixtures" / "cardinal" / "indicators" / "R018.jsonl"
+
+RULE = """id: {id}
+title: Test rule
+kind: anomaly
+severity: low
+subject: process
+description: A rule written by the test.
+query: |
+  {query}
+"""
+
+
+def write_rule(folder: Path, rule_id: str, query: str) -> Path:
+    path = folder / f"{rule_id}.yaml"
+    path.write_text(RULE.format(id=rule_id, query=query), encoding="utf-8")
+    return path
+
+
+def copy_rule(folder: Path, rule_id: str) -> Path:
+    """The shipped R018 rule under another id, without its examples."""
+    text = (RULES / "cardinal-r018-single-bid.yaml").read_text(encoding="utf-8")
+    text = text.replace("id: cardinal-r018-single-bid", f"id: {rule_id}").split("examples:")[0]
+    path = folder / f"{rule_id}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "m.duckdb"
+    assert main(["--db", str(path), "load", str(R018)]) == 0
+    return path
+
+
+@pytest.mark.parametrize("query, message", [
+    ("SELECT * FROM read_csv('/etc/passwd')", "calls read_csv()"),
+    ("COPY processes TO '/tmp/leak.csv'", "must be a read-only SELECT, not COPY"),
+    ("ATTACH '/tmp/other.duckdb'", "not ATTACH"),
+    ("INSTALL httpfs", "must be a read-only SELECT"),
+    ("DELETE FROM processes", "not DELETE"),
+    ("SELECT 1 AS subject_id; SELECT 2", "exactly one SELECT statement, found 2"),
+    ("SELECT ocid AS subject_id, ocid FROM processes WHERE value_amount > $min_value", "$min_value is not declared"),
+])
+def test_unsafe_or_broken_queries_are_rejected_with_file_line_and_fix(tmp_path, query, message):
+    path = write_rule(tmp_path, "bad-rule", query)
+    with pytest.raises(RuleError) as raised:
+        load_rules(tmp_path)
+    assert raised.value.problems[0].startswith(f"{path}:7: query: ")
+    assert message in raised.value.problems[0]
+
+
+def test_every_problem_is_collected_and_unknown_keys_rejected(tmp_path):
+    (tmp_path / "one.yaml").write_text("id: two\ntitle: T\nkind: weird\nseverity: low\nsubject: process\n"
+                                       "description: d\nquery: SELECT 1 AS subject_id\ncolour: red\n",
+                                       encoding="utf-8")
+    with pytest.raises(RuleError) as raised:
+        load_rules(tmp_path)
+    text = "\n".join(raised.value.problems)
+    assert "one.yaml:8: (top level): unknown key 'colour'" in text
+    assert "one.yaml:3: kind: 'weird' is not one of ['anomaly', 'opportunity']" in text
+    assert "one.yaml:1: id: 'two' must equal the file name 'one'" in text
+
+
+def test_a_rule_reading_a_file_at_run_time_fails_alone_and_the_others_run(tmp_path, db):
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    copy_rule(folder, "single-bid-copy")
+    # a replacement scan reads a file without naming a function: only the sandbox can stop it
+    write_rule(folder, "sneaky", "SELECT column0 AS subject_id, 'x' AS ocid FROM '/etc/passwd'")
+    rules = load_rules(folder)
+    result = evaluate(db, rules)
+    failed = {o.rule_id: o.error for o in result.outcomes if o.error}
+    assert set(failed) == {"sneaky"}
+    assert "/etc/passwd" in failed["sneaky"]  # refused: with external access off there are no file scans
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM flags WHERE rule_id = 'single-bid-copy'").fetchone()[0] == 2
+        assert con.execute("SELECT status FROM rule_runs WHERE rule_id = 'sneaky'").fetchone()[0] == "failed"
+
+
+def test_history_new_unchanged_changed_resolved(tmp_path, db):
+    rules = load_rules(copy_rule(tmp_path, "single-bid-copy"))  # a rule the load did not evaluate yet
+    t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    first = evaluate(db, rules, now=t0)
+    assert (first.new, first.changed, first.resolved) == (2, 0, 0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        before = con.execute("SELECT * FROM flags ORDER BY subject_id").fetchall()
+    again = evaluate(db, rules, now=t0 + timedelta(days=1))
+    assert (again.new, again.changed, again.resolved) == (0, 0, 0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT * FROM flags ORDER BY subject_id").fetchall() == before  # nothing changed
+    with duckdb.connect(str(db)) as con:  # the 'open' tender gets a second bidder
+        con.execute("UPDATE processes SET number_of_tenderers = 2 WHERE ocid = 'open'")
+    later = evaluate(db, rules, now=t0 + timedelta(days=2))
+    assert (later.new, later.resolved) == (0, 1)
+    with duckdb.connect(str(db), read_only=True) as con:
+        resolved = con.execute("SELECT subject_id, first_seen, resolved_at FROM flags "
+                               "WHERE resolved_at IS NOT NULL").fetchall()
+    assert resolved == [("open", t0, t0 + timedelta(days=2))]
+
+
+def test_flag_command_and_rules_list(db, capsys):
+    assert main(["--db", str(db), "flag", "--rule", "cardinal-r018-single-bid"]) == 0
+    assert "0 failed" in capsys.readouterr().out
+    assert main(["--db", str(db), "flag", "--rule", "no-such-rule"]) == 2
+    assert main(["rules", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "cardinal-r018-single-bid  anomaly     medium   process          Cardinal R018" in listing
+
+
+def test_flags_are_readable_through_monitor_query(db, capsys):
+    assert main(["--db", str(db), "query", "--format", "csv",
+                 "SELECT rule_id, subject_id FROM flags ORDER BY subject_id"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "rule_id,subject_id", "cardinal-r018-single-bid,open", "cardinal-r018-single-bid,selective"]
