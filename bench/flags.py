@@ -1,0 +1,118 @@
+"""Benchmark flag evaluation: every rule in rules/flags/ over 1M generated processes.
+
+    python bench/flags.py                    # 1,000,000 processes
+    python bench/flags.py --processes 200000
+
+Generates processes, lots-free items, bids (0-6 per process), awards, contracts and contract changes
+straight into the tables with SQL (deterministic: values derive from hashes of the row number), then
+times ``monitor flag`` in its own process (all rules, sandboxed read, then the flags merge) and
+prints per-rule seconds from ``rule_runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from monitor.store import connect  # noqa: E402
+
+GENERATE = """
+CREATE TEMP MACRO h(n, salt) AS (hash(n * 7919 + salt) % 1000000) / 1000000.0;
+INSERT INTO processes BY NAME
+SELECT 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, 'bench' AS source, 'bench:' || n AS raw_key,
+       'UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS tender_public_id,
+       CASE WHEN h(n, 1) < 0.07 THEN 'cancelled' WHEN h(n, 1) < 0.12 THEN 'unsuccessful' ELSE 'complete' END AS status,
+       CASE WHEN h(n, 2) < 0.45 THEN 'limited' WHEN h(n, 2) < 0.55 THEN 'selective' ELSE 'open' END AS procurement_method,
+       CASE WHEN h(n, 2) < 0.45 THEN 'reporting' WHEN h(n, 2) < 0.55 THEN 'priceQuotation'
+            WHEN h(n, 2) < 0.85 THEN 'belowThreshold' ELSE 'aboveThreshold' END AS procurement_method_type,
+       'services' AS main_category,
+       round(1000 + exp(h(n, 3) * 12), 2) AS value_amount, 'UAH' AS value_currency,
+       TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT) AS tender_start,
+       TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT + 3 + (h(n, 5) * 25)::INT) AS tender_end,
+       TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT + 30) AS date_modified,
+       'UA-EDR-' || lpad((floor(pow(h(n, 6), 3) * 20000))::INT::VARCHAR, 8, '0') AS buyer_id,
+       'Замовник ' || (floor(pow(h(n, 6), 3) * 20000))::INT AS buyer_name, 'general' AS buyer_kind,
+       'UA-EDR-' || lpad((floor(pow(h(n, 6), 3) * 20000))::INT::VARCHAR, 8, '0') AS procuring_entity_id,
+       (['Київська область', 'Львівська область', 'Сумська область', 'Рівненська область', 'м. Київ',
+         'Полтавська область'])[1 + (h(n, 7) * 6)::INT % 6] AS region,
+       CASE WHEN h(n, 2) < 0.45 THEN NULL ELSE (h(n, 8) * 6)::INT END AS number_of_tenderers,
+       CASE WHEN h(n, 2) < 0.45 THEN 0 ELSE (h(n, 8) * 6)::INT END AS bids_count,
+       1 AS awards_count, 1 AS contracts_count, 0 AS complaints_count, 0 AS cancellations_count,
+       false AS is_test, false AS is_masked
+FROM range($processes) t(n);
+
+INSERT INTO items BY NAME
+SELECT p.ocid, p.raw_key, 'i' || k AS item_id,
+       (['85312000-9', '85311000-2', '33600000-6', '09130000-9', '45450000-6', '30190000-7'])[1 + (h(n, 10 + k) * 6)::INT % 6] AS cpv,
+       'Позиція ' || k AS description, 1 + (h(n, 20 + k) * 100)::INT AS quantity
+FROM (SELECT n, 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, 'bench:' || n AS raw_key
+      FROM range($processes) t(n)) p, range(2) r(k);
+
+INSERT INTO bids BY NAME
+SELECT p.ocid, p.raw_key, p.ocid || '-b' || k AS bid_id, CASE WHEN h(n, 30 + k) < 0.1 THEN 'disqualified' ELSE 'valid' END AS status,
+       p.tender_end - INTERVAL 1 HOUR * k AS date,
+       'UA-EDR-' || lpad((floor(pow(h(n, 40 + k), 2) * 60000))::INT::VARCHAR, 8, '0') AS tenderer_id,
+       ['UA-EDR-' || lpad((floor(pow(h(n, 40 + k), 2) * 60000))::INT::VARCHAR, 8, '0')] AS tenderer_ids,
+       round(p.value_amount * (0.7 + h(n, 50 + k) * 0.3), 2) AS value_amount, 'UAH' AS value_currency
+FROM (SELECT row_number() OVER () - 1 AS n, * FROM processes) p, range(6) r(k)
+WHERE k < p.bids_count;
+
+INSERT INTO awards BY NAME
+SELECT b.ocid, b.raw_key, b.ocid || '-a' AS award_id, b.bid_id, 'active' AS status, b.date + INTERVAL 2 DAY AS date,
+       b.value_amount, 'UAH' AS value_currency, b.tenderer_id AS supplier_id, b.tenderer_ids AS supplier_ids,
+       0 AS complaints_count
+FROM (SELECT *, row_number() OVER (PARTITION BY ocid ORDER BY value_amount) AS rank FROM bids) b WHERE rank = 1;
+
+INSERT INTO contracts BY NAME
+SELECT a.ocid, a.raw_key, 'contract' AS origin, a.ocid || '-c' AS contract_id, a.award_id, 'active' AS status,
+       a.date + INTERVAL 5 DAY AS date_signed, a.value_amount * CASE WHEN hash(a.ocid) % 10 = 0 THEN 1.15 ELSE 1 END AS value_amount,
+       'UAH' AS value_currency, p.buyer_id, a.supplier_id, 0 AS changes_count
+FROM awards a JOIN processes p USING (ocid);
+
+INSERT INTO contract_changes BY NAME
+SELECT ocid, raw_key, contract_id, contract_id || '-ch' AS change_id, 'active' AS status, date_signed + INTERVAL 60 DAY AS date,
+       ['itemPriceVariation'] AS rationale_types
+FROM contracts WHERE hash(ocid) % 10 = 0;
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--processes", type=int, default=1_000_000)
+    args = parser.parse_args()
+    print(f"# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.duckdb"
+        con = connect(db)
+        started = time.monotonic()
+        con.execute(GENERATE.replace("$processes", str(args.processes)))
+        counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                  for t in ("processes", "items", "bids", "awards", "contracts", "contract_changes")}
+        con.close()
+        print(f"generated in {time.monotonic() - started:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        started = time.monotonic()
+        child = subprocess.Popen([sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), "flag"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        summary = child.stdout.read().strip()
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.monotonic() - started
+        con = connect(db)
+        per_rule = con.execute("SELECT rule_id, status, rows, seconds FROM rule_runs ORDER BY seconds DESC").fetchall()
+        con.close()
+    print(f"monitor flag: {seconds:.1f} s wall (process start included), peak RSS {usage.ru_maxrss / 2**20:.2f} GiB, "
+          f"exit {status >> 8}; {summary}")
+    for rule_id, rule_status, rows, rule_seconds in per_rule:
+        print(f"  {rule_seconds:7.3f} s  {rows if rows is not None else '-':>9} rows  {rule_status:<7} {rule_id}")
+
+
+if __name__ == "__main__":
+    main()
