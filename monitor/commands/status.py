@@ -24,6 +24,7 @@ COUNTED_TABLES = (
     "plans",
     "organizations",
     "classifications",
+    "flags",
     "quarantine",
     "runs",
 )
@@ -76,9 +77,29 @@ def collect_status(con) -> dict[str, Any]:
             """
         ).fetchall()
     ] if "classifications" in tables else []
+    open_flags = [
+        {"rule_id": rule, "kind": kind, "severity": severity, "open": n, "new_last_7_days": recent}
+        for rule, kind, severity, n, recent in con.execute(
+            """
+            SELECT rule_id, kind, severity, count(*),
+                   count(*) FILTER (WHERE first_seen >= now() - INTERVAL 7 DAY)
+            FROM flags WHERE resolved_at IS NULL GROUP BY rule_id, kind, severity
+            ORDER BY CASE severity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN 'low' THEN 2 ELSE 3 END, rule_id
+            """
+        ).fetchall()
+    ] if "flags" in tables else []
+    failed_rules = [
+        {"rule_id": rule, "error": error}
+        for rule, error in con.execute(
+            "SELECT rule_id, arg_max(error, evaluated_at) FROM rule_runs GROUP BY rule_id "
+            "HAVING arg_max(status, evaluated_at) = 'failed' ORDER BY rule_id"
+        ).fetchall()
+    ] if "rule_runs" in tables else []
     return {
         "schema_version": current_schema_version(con),
         "categories": categories,
+        "open_flags": open_flags,
+        "failed_rules": failed_rules,
         "latest_schema_version": latest_schema_version(),
         "tables": counts,
         "raw_records_by_source": raw_by_source,
@@ -102,6 +123,12 @@ def _render_text(info: dict[str, Any], db_path) -> str:
         f"  {c['category']:<30}{c['processes']:>9,}  {c['value'] or 0:>20,.2f} {c['currency'] or ''}"
         for c in info["categories"]
     ] or ["  (nothing classified yet)"]
+    lines += ["", "open flags by rule (new in the last 7 days)"]
+    lines += [
+        f"  {f['severity']:<7}{f['kind']:<12}{f['rule_id']:<52}{f['open']:>9,}  ({f['new_last_7_days']:,} new)"
+        for f in info["open_flags"]
+    ] or ["  (none)"]
+    lines += [f"  FAILED at the last run: {f['rule_id']}: {f['error']}" for f in info["failed_rules"]]
     lines += ["", "cursors"]
     lines += [f"  {c['source']:<22}{c['cursor']}  ({c['updated_at']})" for c in info["cursors"]] or ["  (none yet)"]
     lines += ["", "last runs"]
