@@ -37,13 +37,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import polars as pl
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
 
 from monitor.reference import PROJECT_ROOT, reference_dir
+from monitor.rulefiles import RuleFileError, key_line, path_line, read_yaml, schema_problems
 
 DEFAULT_DIR = PROJECT_ROOT / "rules" / "classify"
 LANGUAGES = ("uk", "ru", "en", "ky")
@@ -106,12 +103,8 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-class CategoryError(Exception):
-    """One or more category files are invalid; ``problems`` are ``file:line: message`` strings."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class CategoryError(RuleFileError):
+    """One or more category files are invalid; ``problems`` are ``file:line: key: message`` strings."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,34 +168,6 @@ def cpv_name(prefix: str) -> str | None:
     return next((name for code, name in cpv_codes().items() if code.startswith(digits)), None)
 
 
-def _line(node: Any, key: str | int | None = None) -> int:
-    """1-based line of ``node[key]`` (or of node) in the YAML file."""
-    try:
-        if key is not None and isinstance(node, (CommentedMap, CommentedSeq)):
-            return node.lc.key(key)[0] + 1 if isinstance(node, CommentedMap) else node.lc.item(key)[0] + 1
-        return node.lc.line + 1
-    except (AttributeError, KeyError, IndexError, TypeError):
-        return 1
-
-
-def _walk(document: Any, path: list[str | int]) -> Any:
-    node = document
-    for part in path:
-        node = node[part]
-    return node
-
-
-def _locate(document: Any, path: list[str | int]) -> int:
-    node, line = document, 1
-    for part in path:
-        try:
-            line = _line(node, part)
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
-    return line
-
-
 def _check_regex(pattern: str) -> str | None:
     try:
         pl.Series([""], dtype=pl.String).str.contains(pattern)
@@ -214,22 +179,12 @@ def _check_regex(pattern: str) -> str | None:
 def _validate(path: Path, document: Any, problems: list[str]) -> Category | None:
     name = str(path)
     before = len(problems)
-    for error in sorted(jsonschema.Draft7Validator(SCHEMA).iter_errors(document), key=lambda e: list(e.path)):
-        where = ".".join(str(p) for p in error.path) or "(top level)"
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = error.schema.get("properties", {})
-            for key in error.instance:
-                if key not in allowed:
-                    node = _walk(document, list(error.path))
-                    problems.append(f"{name}:{_line(node, key)}: {where}: unknown key {key!r}; allowed keys: "
-                                    f"{', '.join(sorted(allowed))}")
-            continue
-        problems.append(f"{name}:{_locate(document, list(error.path))}: {where}: {error.message}")
+    problems += schema_problems(name, document, SCHEMA)
     if not isinstance(document, dict) or any(not isinstance(document.get(k), str) for k in ("id", "name")):
         return None
-    schema_problems = len(problems) > before
+    schema_failed = len(problems) > before
     if document["id"] != path.stem:
-        problems.append(f"{name}:{_line(document, 'id')}: id: {document['id']!r} must equal the file name "
+        problems.append(f"{name}:{key_line(document, 'id')}: id: {document['id']!r} must equal the file name "
                         f"{path.stem!r}")
     for key in ("codes", "context_codes", "exclude_codes"):
         codes = document.get(key, [])
@@ -239,7 +194,7 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Category | None
             code = code.lstrip("=")
             full = "-" in code
             if (full and code not in cpv_codes()) or (not full and code.ljust(8, "0") not in _cpv_digits()):
-                problems.append(f"{name}:{_line(document[key], index)}: {key}: unknown ДК021/CPV code {code!r} "
+                problems.append(f"{name}:{key_line(document[key], index)}: {key}: unknown ДК021/CPV code {code!r} "
                                 "(not in data/reference/derived/cpv_dk021_uk_en_ru.csv)")
     keywords = document.get("keywords", {}) if isinstance(document.get("keywords", {}), dict) else {}
     keyword_entries = [(("keywords", lang, i), entry) for lang, entries in keywords.items()
@@ -252,9 +207,9 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Category | None
             continue
         problem = _check_regex(to_regex(entry))
         if problem:
-            problems.append(f"{name}:{_locate(document, list(where))}: {'.'.join(map(str, where))}: "
+            problems.append(f"{name}:{path_line(document, list(where))}: {'.'.join(map(str, where))}: "
                             f"invalid pattern: {problem}")
-    if len(problems) > before or schema_problems:
+    if len(problems) > before or schema_failed:
         return None
     medicines = document.get("medicines", {})
     keyword_score = int(document.get("keyword_score", 1))
@@ -292,16 +247,12 @@ def load_categories(folder: Path | None = None) -> list[Category]:
     """Every category of ``folder`` (default rules/classify), validated; raises CategoryError with all problems."""
     problems: list[str] = []
     categories: list[Category] = []
-    yaml = YAML(typ="rt")
     files = category_files(folder)
     if not files:
         raise CategoryError([f"{folder or DEFAULT_DIR}: no category files (*.yaml)"])
     for path in files:
-        try:
-            document = yaml.load(path.read_text(encoding="utf-8"))
-        except YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            problems.append(f"{path}:{(mark.line + 1) if mark else 1}: YAML: {getattr(exc, 'problem', exc)}")
+        document = read_yaml(path, problems)
+        if document is None:
             continue
         category = _validate(path, document, problems)
         if category:

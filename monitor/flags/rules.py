@@ -17,12 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import jsonschema
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import YAMLError
 
 from monitor.reference import PROJECT_ROOT
+from monitor.rulefiles import RuleFileError, key_line, read_yaml, schema_problems
 
 DEFAULT_DIR = PROJECT_ROOT / "rules" / "flags"
 SUBJECTS = ("process", "plan", "buyer", "procuring-entity", "tenderer", "buyer-tenderer", "region")
@@ -68,12 +65,8 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-class RuleError(Exception):
-    """Invalid rule files; ``problems`` are ``file:line: key: message`` strings."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+class RuleError(RuleFileError):
+    """Invalid flag rule files; ``problems`` are ``file:line: key: message`` strings."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,13 +84,6 @@ class Rule:
     query: str
     examples: tuple[dict[str, Any], ...]
     path: Path
-
-
-def _line(node: Any, key: str) -> int:
-    try:
-        return node.lc.key(key)[0] + 1 if isinstance(node, CommentedMap) else 1
-    except (AttributeError, KeyError, TypeError):
-        return 1
 
 
 def check_sql(sql: str) -> str | None:
@@ -120,24 +106,13 @@ def check_sql(sql: str) -> str | None:
 
 def _validate(path: Path, document: Any, problems: list[str]) -> Rule | None:
     name, before = str(path), len(problems)
-    for error in jsonschema.Draft7Validator(SCHEMA).iter_errors(document):
-        where = ".".join(str(p) for p in error.path) or "(top level)"
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = sorted(error.schema.get("properties", {}))
-            for key in error.instance:
-                if key not in error.schema.get("properties", {}):
-                    line = _line(error.instance, key)
-                    problems.append(f"{name}:{line}: {where}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
-            continue
-        key = error.path[0] if error.path else None
-        line = _line(document, key) if isinstance(key, str) else 1
-        problems.append(f"{name}:{line}: {where}: {error.message}")
+    problems += schema_problems(name, document, SCHEMA)
     if not isinstance(document, dict) or not isinstance(document.get("query"), str):
         return None
     if isinstance(document.get("id"), str) and document["id"] != path.stem:
-        problems.append(f"{name}:{_line(document, 'id')}: id: {document['id']!r} must equal the file name "
+        problems.append(f"{name}:{key_line(document, 'id')}: id: {document['id']!r} must equal the file name "
                         f"{path.stem!r}; rename the file or the id")
-    query_line = _line(document, "query")
+    query_line = key_line(document, "query")
     problem = check_sql(document["query"])
     if problem:
         problems.append(f"{name}:{query_line}: query: {problem}")
@@ -149,13 +124,13 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Rule | None:
         lowered = str(reference).lower()
         if ("cardinal" in lowered or "prozorro-risks" in lowered or "sas24" in lowered) and \
                 not _REFERENCE.match(str(reference)):
-            problems.append(f"{name}:{_line(document, 'references')}: references.{index}: write published indicators "
+            problems.append(f"{name}:{key_line(document, 'references')}: references.{index}: write published indicators "
                             f"exactly as 'Cardinal R018' or 'prozorro-risks sas24-3-2', not {reference!r}")
     for index, example in enumerate(document.get("examples") or []):
         if isinstance(example, dict):
             for key in ("flagged", "not_flagged"):
                 if key in example and not (path.parent / str(example[key])).exists():
-                    problems.append(f"{name}:{_line(document, 'examples')}: examples.{index}.{key}: fixture "
+                    problems.append(f"{name}:{key_line(document, 'examples')}: examples.{index}.{key}: fixture "
                                     f"{example[key]!r} not found next to the rule")
     if len(problems) > before:
         return None
@@ -177,19 +152,15 @@ def load_rules(path: Path | None = None, known_categories: set[str] | None = Non
     """Every rule under ``path`` (default rules/flags), validated; raises RuleError listing all problems."""
     problems: list[str] = []
     rules: list[Rule] = []
-    yaml = YAML(typ="rt")
     for file in rule_files(path):
-        try:
-            document = yaml.load(file.read_text(encoding="utf-8"))
-        except YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            problems.append(f"{file}:{(mark.line + 1) if mark else 1}: YAML: {getattr(exc, 'problem', exc)}")
+        document = read_yaml(file, problems)
+        if document is None:
             continue
         rule = _validate(file, document, problems)
         if rule and known_categories is not None:
             for category in rule.categories:
                 if category not in known_categories:
-                    problems.append(f"{file}:{_line(document, 'scope')}: scope.categories: unknown category "
+                    problems.append(f"{file}:{key_line(document, 'scope')}: scope.categories: unknown category "
                                     f"{category!r}; known: {', '.join(sorted(known_categories))}")
                     rule = None
                     break
