@@ -1,0 +1,250 @@
+"""The ProZorro risk-indicator rules (rules/flags/prozorro-*.yaml) and the analysts' anomaly rules
+(rules/flags/anomaly-*.yaml): every example of every rule, then the evidence an analyst reads.
+
+Examples run exactly as ``monitor rules test`` runs them (``run_examples``: each fixture loaded alone
+into a scratch database, classified, evaluated). The evidence tests load one fixture, evaluate one
+rule and check the figures the flag carries (percentages, sums, dates, the ids to open on
+prozorro.gov.ua), plus a few variations of a fixture that must change the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from monitor.flags.engine import evaluate
+from monitor.flags.examples import load_into
+from monitor.flags.rules import Rule, load_rules
+
+RULES = Path(__file__).resolve().parent.parent / "rules" / "flags"
+FIXTURES = RULES / "fixtures"
+RULE_FILES = sorted([*RULES.glob("prozorro-*.yaml"), *RULES.glob("anomaly-*.yaml")])
+
+
+def rule(rule_id: str) -> Rule:
+    return load_rules(RULES / f"{rule_id}.yaml")[0]
+
+
+def flags(tmp_path: Path, rule_id: str, *fixtures: Path, params: dict[str, Any] | None = None) -> dict[str, dict]:
+    """Open flags of one rule after loading ``fixtures``: subject_id -> {value, ocid, evidence}."""
+    db = tmp_path / f"{rule_id}.duckdb"
+    load_into(db, list(fixtures))
+    outcome = evaluate(db, [rule(rule_id)], overrides={rule_id: params or {}})
+    assert not outcome.failed, outcome.failed[0].error
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT subject_id, ocid, value, evidence FROM flags WHERE rule_id = ? AND resolved_at IS NULL",
+                           [rule_id]).fetchall()
+    return {subject: {"ocid": ocid, "value": value, "evidence": json.loads(evidence)}
+            for subject, ocid, value, evidence in rows}
+
+
+def only(found: dict[str, dict]) -> dict:
+    assert len(found) == 1, f"expected one flag, got {sorted(found)}"
+    return next(iter(found.values()))
+
+
+def envelope(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_variant(tmp_path: Path, name: str, document: dict) -> Path:
+    target = tmp_path / name
+    target.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    return target
+
+
+def kyiv_iso(moment: datetime) -> str:
+    return moment.astimezone(timezone(timedelta(hours=2))).isoformat(timespec="seconds")
+
+
+# --- every example of every rule ------------------------------------------------------------------
+
+def test_the_rule_files_are_all_here():
+    ids = {path.stem for path in RULE_FILES}
+    for indicator in ("sas24-3-2-", "sas24-3-2-1-", "sas24-3-4-", "sas24-3-5-", "sas24-3-7-", "sas24-3-9-",
+                      "sas24-3-11-1-", "sas24-3-11-2-", "sas24-3-13-", "sas24-3-14-1-", "sas24-3-14-2-",
+                      "sas24-3-15-", "ari-1-1-", "ari-1-2-"):
+        assert any(i.startswith(f"prozorro-{indicator}") for i in ids), indicator
+    for anomaly in ("contract-value-increase", "award-above-expected-value", "split-purchases-below-threshold",
+                    "winner-not-lowest-bid", "supplier-dominates-buyer-spend", "contract-signed-before-standstill-end"):
+        assert f"anomaly-{anomaly}" in ids
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+def test_rule_is_valid_and_documents_its_indicator(path: Path):
+    loaded = load_rules(path)[0]
+    assert loaded.kind == "anomaly" and loaded.description and loaded.falsepositives
+    kinds = {"flagged" if "flagged" in e else "not_flagged" for e in loaded.examples}
+    assert kinds == {"flagged", "not_flagged"}, "each rule needs a fixture that fires and one that does not"
+    if loaded.id.startswith("prozorro-"):
+        indicator = loaded.id.removeprefix("prozorro-")
+        assert len(loaded.references) == 1 and indicator.startswith(loaded.references[0].removeprefix("prozorro-risks "))
+    for name, value in loaded.params.items():  # money thresholds are plain numbers, in UAH
+        if name.endswith("_uah"):
+            assert isinstance(value, int) and value > 0, name
+
+
+# Every example of these rules runs in tests/test_rule_examples.py (all rules), not again here.
+
+
+def test_contract_value_increase_reports_the_total_rise_over_the_award(tmp_path):
+    flag = only(flags(tmp_path, "anomaly-contract-value-increase", FIXTURES / "anomaly-contract-value-increase-total.jsonl"))
+    contract = flag["evidence"]["contracts"][0]
+    assert contract["award_value"] == 1_172_000 and contract["contract_value"] == 1_359_520
+    assert contract["total_increase_pct"] == pytest.approx(16.0)
+    assert flag["value"] == pytest.approx(16.0)
+    assert contract["amendments"] == 2 and contract["price_amendments"] == 2
+    assert contract["contract_public_id"] == "UA-2025-03-17-002884-a-a1"
+
+
+def test_contract_value_increase_reports_the_unit_price_rise_when_the_total_did_not_grow(tmp_path):
+    flag = only(flags(tmp_path, "anomaly-contract-value-increase",
+                      FIXTURES / "anomaly-contract-value-increase-unit-price.jsonl"))
+    evidence = flag["evidence"]
+    assert evidence["total_increase_pct"] == pytest.approx(-0.07)
+    assert evidence["unit_increase_pct"] == pytest.approx(13.56)  # 5.90 -> 6.70 UAH a pair
+    item = evidence["contracts"][0]["most_raised_item"]
+    assert (item["tender_unit_price"], item["contract_unit_price"]) == (5.9, 6.7)
+    assert (item["tender_quantity"], item["contract_quantity"]) == (60000, 52800)
+
+
+def test_contract_value_increase_threshold_is_a_parameter(tmp_path):
+    fixture = FIXTURES / "anomaly-contract-value-increase-total.jsonl"
+    assert flags(tmp_path, "anomaly-contract-value-increase", fixture, params={"max_increase_pct": 20}) == {}
+
+
+def test_split_purchases_flags_every_contract_of_the_window(tmp_path):
+    found = flags(tmp_path, "anomaly-split-purchases-below-threshold",
+                  FIXTURES / "anomaly-split-purchases-within-30-days.jsonl")
+    assert sorted(found) == ["ocds-be6bcu-UA-2025-09-02-012100-a", "ocds-be6bcu-UA-2025-09-15-012101-a",
+                             "ocds-be6bcu-UA-2025-09-29-012102-a"]
+    evidence = found["ocds-be6bcu-UA-2025-09-15-012101-a"]["evidence"]
+    assert evidence["cpv_class"] == "3319" and evidence["threshold"] == 400_000
+    assert evidence["contracts_in_window"] == 3 and evidence["window_total"] == 450_000
+    assert [c["value_amount"] for c in evidence["window_contracts"]] == [180_000, 150_000, 120_000]
+
+
+def test_split_purchases_threshold_is_a_parameter(tmp_path):
+    fixture = FIXTURES / "anomaly-split-purchases-within-30-days.jsonl"
+    assert flags(tmp_path, "anomaly-split-purchases-below-threshold", fixture,
+                 params={"threshold_goods_services_uah": 500_000}) == {}
+
+
+def test_winner_not_lowest_reports_the_skipped_bids_and_the_premium(tmp_path):
+    lot = only(flags(tmp_path, "anomaly-winner-not-lowest-bid",
+                     FIXTURES / "anomaly-winner-not-lowest-skipped.json"))["evidence"]["lots"][0]
+    assert lot["winning_value"] == 529_200 and lot["lowest_valid_value"] == 486_000
+    assert lot["overpaid"] == 43_200 and lot["premium_pct"] == pytest.approx(8.89)
+    assert [b["value_amount"] for b in lot["cheaper_valid_bids"]] == [486_000, 502_200]
+
+
+def test_supplier_dominance_is_per_buyer_and_supplier(tmp_path):
+    found = flags(tmp_path, "anomaly-supplier-dominates-buyer-spend", FIXTURES / "anomaly-supplier-dominates-medicines.jsonl")
+    flag = found["UA-EDR-41823906/UA-EDR-35571209"]
+    assert flag["ocid"] is None
+    medicines = next(d for d in flag["evidence"]["dominated"] if d["category"] == "health.medicines")
+    assert medicines["year"] == 2025 and medicines["supplier_total"] == 970_000
+    assert medicines["category_total"] == 1_060_000 and medicines["share_pct"] == pytest.approx(91.51)
+
+
+def test_standstill_estimate_and_days_after_award(tmp_path):
+    contract = only(flags(tmp_path, "anomaly-contract-signed-before-standstill-end",
+                          FIXTURES / "anomaly-contract-signed-during-standstill.jsonl"))["evidence"]["contracts"][0]
+    assert contract["standstill_days"] == 10 and contract["estimated_period_end"] == "2025-04-20"
+    assert contract["days_after_award"] == 4
+
+
+def test_award_above_expected_value_reports_the_excess(tmp_path):
+    award = only(flags(tmp_path, "anomaly-award-above-expected-value",
+                       FIXTURES / "anomaly-award-above-expected-value.json"))["evidence"]["awards"][0]
+    assert award["expected_value"] == 836_000 and award["award_value"] == 912_000
+    assert award["excess"] == 76_000 and award["excess_pct"] == pytest.approx(9.09)
+
+
+def test_sas24_3_2_counts_disqualifications_per_lot(tmp_path):
+    flag = only(flags(tmp_path, "prozorro-sas24-3-2-rejected-bidders-goods-services",
+                      FIXTURES / "prozorro-sas24-3-2-two-rejected-on-a-lot.json"))
+    lots = flag["evidence"]["lots"]
+    assert len(lots) == 1 and lots[0]["lot_title"] == "Лот 1. Інсулін людський"
+    assert lots[0]["disqualified_suppliers"] == ["UA-EDR-42039561", "UA-EDR-43512874"]
+    assert flag["evidence"]["tender_public_id"] == "UA-2025-03-20-004118-a"
+
+
+def test_sas24_3_2_ignores_a_cancelled_lot_and_a_winner_named_less_than_5_days_ago(tmp_path):
+    source = FIXTURES / "prozorro-sas24-3-2-two-rejected-on-a-lot.json"
+    cancelled = envelope(source)
+    cancelled["data"]["lots"][0]["status"] = "cancelled"
+    assert flags(tmp_path, "prozorro-sas24-3-2-rejected-bidders-goods-services",
+                 write_variant(tmp_path, "cancelled-lot.json", cancelled)) == {}
+    recent = envelope(source)
+    lot_id = recent["data"]["lots"][0]["id"]
+    for award in recent["data"]["awards"]:
+        if award["status"] == "active" and award["lotID"] == lot_id:
+            award["date"] = kyiv_iso(datetime.now(timezone.utc) - timedelta(days=2))
+    assert flags(tmp_path, "prozorro-sas24-3-2-rejected-bidders-goods-services",
+                 write_variant(tmp_path, "recent-winner.json", recent)) == {}
+
+
+def test_sas24_3_4_counts_decree_1178_price_changes_only_when_asked(tmp_path):
+    document = [json.loads(line) for line in
+                (FIXTURES / "prozorro-sas24-3-4-price-rise-and-extension.jsonl").read_text(encoding="utf-8").splitlines()]
+    contract = document[1]["data"]
+    for change in contract["changes"]:
+        change["rationaleTypes"] = ["itemPriceChange" if t == "itemPriceVariation" else t for t in change["rationaleTypes"]]
+    variant = tmp_path / "decree-1178.jsonl"
+    variant.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in document) + "\n", encoding="utf-8")
+    rule_id = "prozorro-sas24-3-4-price-rise-and-term-change"
+    assert flags(tmp_path, rule_id, variant) == {}
+    flag = only(flags(tmp_path, rule_id, variant, params={"price_rationale_types": ["itemPriceVariation", "itemPriceChange"]}))
+    assert flag["evidence"]["contracts"][0]["rationale_types"] == ["fiscalYearExtension", "itemPriceChange"]
+
+
+def test_sas24_3_7_duration_in_kyiv_calendar_days(tmp_path):
+    flag = only(flags(tmp_path, "prozorro-sas24-3-7-short-works-contract",
+                      FIXTURES / "prozorro-sas24-3-7-works-contract-50-days.jsonl"))
+    assert flag["value"] == 50 and flag["evidence"]["contracts"][0]["duration_days"] == 50
+
+
+def test_sas24_3_11_1_lists_the_same_title_tender_that_does_not_justify_the_report(tmp_path):
+    evidence = only(flags(tmp_path, "prozorro-sas24-3-11-1-direct-contract-without-failed-tender",
+                          FIXTURES / "prozorro-sas24-3-11-1-no-matching-failed-tender.jsonl"))["evidence"]
+    assert evidence["subject_of_procurement"] == "8531" and evidence["cause"] == "openUnsuccessful"
+    assert [(t["tender_public_id"], t["value_amount"]) for t in evidence["same_title_open_tenders"]] == [
+        ("UA-2025-03-24-004101-a", 450_000)]
+
+
+def test_sas24_3_14_1_sums_the_years_earlier_reports_and_this_contract(tmp_path):
+    flag = only(flags(tmp_path, "prozorro-sas24-3-14-1-direct-contracts-over-threshold-goods-services",
+                      FIXTURES / "prozorro-sas24-3-14-1-three-direct-contracts.jsonl"))
+    evidence = flag["evidence"]
+    assert evidence["subject_of_procurement"] == "3314" and evidence["budget_year"] == 2025
+    assert evidence["earlier_reports"] == ["UA-2025-02-12-008100-a", "UA-2025-05-20-008101-a"]
+    assert evidence["earlier_reports_value"] == 305_000 and evidence["contracts_value"] == 118_000
+    assert flag["value"] == evidence["year_total"] == 423_000
+
+
+def test_sas24_3_13_reads_the_24h_milestone_from_the_stored_tender(tmp_path):
+    awards = only(flags(tmp_path, "prozorro-sas24-3-13-24h-in-simplified-procurement",
+                        FIXTURES / "prozorro-sas24-3-13-24h-in-simplified.json"))["evidence"]["awards"]
+    assert awards == [{"award_id": awards[0]["award_id"], "lot_id": None, "award_status": "active",
+                       "supplier_name": "ПП «Аптечний склад «Ворскла»»", "milestone_date": "2025-06-25T10:12:00+03:00"}]
+
+
+def test_sas24_3_9_needs_a_complaint_on_the_earlier_award(tmp_path):
+    document = envelope(FIXTURES / "prozorro-sas24-3-9-same-bid-wins-again.json")
+    for award in document["data"]["awards"]:
+        award.pop("complaints", None)
+    assert flags(tmp_path, "prozorro-sas24-3-9-winner-again-after-complaint",
+                 write_variant(tmp_path, "no-complaint.json", document)) == {}
+
+
+def test_contract_rules_skip_contracts_whose_tender_is_not_loaded(tmp_path):
+    lines = (FIXTURES / "prozorro-ari-1-1-three-amendments.jsonl").read_text(encoding="utf-8").splitlines()
+    contract_only = tmp_path / "contract-only.jsonl"
+    contract_only.write_text(lines[1] + "\n", encoding="utf-8")
+    assert flags(tmp_path, "prozorro-ari-1-1-three-or-more-amendments", contract_only) == {}
