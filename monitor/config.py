@@ -27,6 +27,9 @@ class Settings:
     threads: int | None = None
     max_record_mb: float = 8.0
     batch_rows: int = 50_000
+    # what load and ingest run after storing: classify, flag (both by default); a bulk backfill can
+    # skip the flags and run `monitor flag` once at the end
+    after_store: tuple[str, ...] = ("classify", "flag")
     config_path: Path | None = None
     raw: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -65,6 +68,15 @@ def load_settings(config_path: str | None = None, db_option: str | None = None) 
     settings.db_path = Path(db)
     settings.memory_limit = store.get("memory_limit", settings.memory_limit)
     settings.threads = store.get("threads", settings.threads)
+    pipeline = _section(data, "pipeline", path)
+    steps = os.environ.get("MONITOR_AFTER_STORE")
+    steps = [s.strip() for s in steps.split(",") if s.strip()] if steps is not None else \
+        pipeline.get("after_store", list(settings.after_store))
+    unknown = [s for s in steps if s not in ("classify", "flag", "none")]
+    if unknown:
+        raise ConfigError(f"[pipeline] after_store / MONITOR_AFTER_STORE: unknown step(s) {unknown}; "
+                          "use classify, flag or none")
+    settings.after_store = tuple(s for s in steps if s != "none")
     try:
         settings.max_record_mb = float(load.get("max_record_mb", settings.max_record_mb))
         settings.batch_rows = int(load.get("batch_rows", settings.batch_rows))

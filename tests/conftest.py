@@ -73,10 +73,16 @@ def _quiet_logging(handle) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _devnull):
+def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _devnull, request):
     monkeypatch.delenv("MONITOR_DB", raising=False)
     monkeypatch.delenv("MONITOR_CONFIG", raising=False)
     monkeypatch.delenv("MONITOR_REFERENCE_DIR", raising=False)
+    # Loads in tests classify but do not evaluate all the flag rules (a second per load); tests about
+    # flags evaluate them explicitly, or mark themselves with @pytest.mark.flags_after_store.
+    if request.node.get_closest_marker("flags_after_store"):
+        monkeypatch.delenv("MONITOR_AFTER_STORE", raising=False)
+    else:
+        monkeypatch.setenv("MONITOR_AFTER_STORE", "classify")
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)

@@ -124,8 +124,24 @@ def test_flag_command_and_rules_list(db, capsys):
     assert r018.split()[:6] == ["cardinal-r018-single-bid", "anomaly", "medium", "process", "Cardinal", "R018"]
 
 
-def test_flags_are_readable_through_monitor_query(db, capsys):
+@pytest.mark.flags_after_store
+def test_load_evaluates_the_flags_and_they_are_readable_through_monitor_query(tmp_path, capsys):
+    db = tmp_path / "flags.duckdb"
+    assert main(["--db", str(db), "load", str(R018)]) == 0
+    capsys.readouterr()
     assert main(["--db", str(db), "query", "--format", "csv",
-                 "SELECT rule_id, subject_id FROM flags ORDER BY subject_id"]) == 0
+                 "SELECT rule_id, subject_id FROM flags WHERE rule_id = 'cardinal-r018-single-bid' "
+                 "ORDER BY subject_id"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "rule_id,subject_id", "cardinal-r018-single-bid,open", "cardinal-r018-single-bid,selective"]
+
+
+def test_after_store_steps_can_skip_the_flags(tmp_path, monkeypatch):
+    monkeypatch.setenv("MONITOR_AFTER_STORE", "classify")
+    db = tmp_path / "m.duckdb"
+    assert main(["--db", str(db), "load", str(R018)]) == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM flags").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM classified_processes").fetchone()[0] == 7
+    monkeypatch.setenv("MONITOR_AFTER_STORE", "colour")
+    assert main(["--db", str(db), "load", str(R018)]) == 2

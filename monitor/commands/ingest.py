@@ -92,10 +92,12 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
     errors = "; ".join(f"{r.name}: {r.error}" for r in results if r.error) or None
     finish_run(con, run_id, status, summary, last_cursor=cursors, error=errors)
     try:
-        classify_after_store(con)
+        if "classify" in app.settings.after_store:
+            classify_after_store(con)
     finally:
         con.close()
-    evaluate_rules(app.settings.db_path, memory_limit=app.settings.memory_limit)
+    if "flag" in app.settings.after_store:
+        evaluate_rules(app.settings.db_path, memory_limit=app.settings.memory_limit)
     log.info("ingest finished", status=status, **{k: v for k, v in summary.items() if k != "sources"})
     click.echo(
         f"ingest {status}: {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "

@@ -82,10 +82,12 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
     summary = {**totals.as_dict(), "files": len(files), "seconds": round(seconds, 2)}
     finish_run(con, run_id, "complete", summary)
     try:
-        classify_after_store(con)
+        if "classify" in app.settings.after_store:
+            classify_after_store(con)
     finally:
         con.close()
-    evaluate_rules(app.settings.db_path, memory_limit=app.settings.memory_limit)
+    if "flag" in app.settings.after_store:
+        evaluate_rules(app.settings.db_path, memory_limit=app.settings.memory_limit)
     log.info("load finished", **summary)
     click.echo(
         f"loaded {len(files)} file(s): {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "
