@@ -60,13 +60,12 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
     log.info("load started", db=str(settings.db_path), files=len(files), format=data_format, run=run_id)
     started = time.monotonic()
     totals = BatchCounts()
-    results: list[FileResult] = []
+    total_bytes = sum(f.stat().st_size for f in files)
     try:
-        with _progress(sum(f.stat().st_size for f in files)) as progress:
-            task = progress.add_task("loading", total=sum(f.stat().st_size for f in files))
+        with _progress(total_bytes) as progress:
+            task = progress.add_task("loading", total=total_bytes)
             for path in files:
                 result = FileResult(str(path))
-                results.append(result)
                 before = totals.as_dict()
                 for batch in prefetch(read_file(path, options, result)):
                     totals.add(store_batch(con, batch))
