@@ -16,10 +16,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from connectors.http import HttpClient
 from monitor.cli import BadInput, pass_app
-from monitor.commands.classify import classify_after_store
-from monitor.commands.flag import evaluate_rules
 from monitor.config import ConfigError
 from monitor.ingest import SourceResult, ingest_all, known_lookup, latest_stored
+from monitor.pipeline import after_store
 from monitor.runs import finish_run, start_run
 from monitor.sources import build_connectors, check_names, source_config
 from monitor.store import connect
@@ -91,13 +90,7 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
     cursors = orjson.dumps({r.name: r.cursor for r in results}).decode()
     errors = "; ".join(f"{r.name}: {r.error}" for r in results if r.error) or None
     finish_run(con, run_id, status, summary, last_cursor=cursors, error=errors)
-    try:
-        if "classify" in app.settings.after_store:
-            classify_after_store(con)
-    finally:
-        con.close()
-    if "flag" in app.settings.after_store:
-        evaluate_rules(app.settings.db_path, memory_limit=app.settings.memory_limit)
+    after_store(con, app.settings)
     log.info("ingest finished", status=status, **{k: v for k, v in summary.items() if k != "sources"})
     click.echo(
         f"ingest {status}: {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "

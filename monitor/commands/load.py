@@ -9,12 +9,24 @@ import time
 import click
 import structlog
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from monitor.cli import BadInput, pass_app
-from monitor.commands.classify import classify_after_store
-from monitor.commands.flag import evaluate_rules
-from monitor.loading.files import FileResult, InputError, ReadOptions, find_files, prefetch, read_file
+from monitor.loading.files import (
+    FileResult,
+    InputError,
+    ReadOptions,
+    find_files,
+    prefetch,
+    read_file,
+)
+from monitor.pipeline import after_store
 from monitor.runs import finish_run, start_run
 from monitor.store import connect
 from monitor.store.records import BatchCounts, store_batch
@@ -80,13 +92,7 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
     seconds = time.monotonic() - started
     summary = {**totals.as_dict(), "files": len(files), "seconds": round(seconds, 2)}
     finish_run(con, run_id, "complete", summary)
-    try:
-        if "classify" in app.settings.after_store:
-            classify_after_store(con)
-    finally:
-        con.close()
-    if "flag" in app.settings.after_store:
-        evaluate_rules(app.settings.db_path, memory_limit=app.settings.memory_limit)
+    after_store(con, app.settings)
     log.info("load finished", **summary)
     click.echo(
         f"loaded {len(files)} file(s): {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "
