@@ -22,8 +22,6 @@ from monitor.store.records import BatchBuilder, BatchCounts, store_batch
 
 log = structlog.get_logger(__name__)
 
-_KIND_SOURCES = {"tender": "prozorro", "contract": "prozorro", "plan": "prozorro"}
-
 
 @dataclasses.dataclass
 class SourceResult:
@@ -52,9 +50,9 @@ def known_lookup(con: duckdb.DuckDBPyConnection) -> KnownLookup:
         try:
             rows = reader.execute(
                 "SELECT r.id FROM raw_records r JOIN listed_ids l ON r.id = l.id "
-                "WHERE r.source = ? AND r.kind = ? "
+                "WHERE r.source = 'prozorro' AND r.kind = ? "
                 "AND r.date_modified >= TRY_CAST(l.listed_date AS TIMESTAMPTZ)",
-                [_KIND_SOURCES.get(kind, "prozorro"), kind],
+                [kind],
             ).fetchall()
         finally:
             reader.unregister("listed_ids")

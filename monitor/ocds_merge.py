@@ -7,10 +7,9 @@ the OCDS 1.1 release schema; they are shipped pre-derived in
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 from typing import Any
-
-import warnings
 
 import ocdsmerge
 import ocdsmerge.exceptions

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectors.base import Connector, KnownLookup

@@ -40,7 +40,13 @@ from typing import Any
 import polars as pl
 
 from monitor.reference import PROJECT_ROOT, reference_dir
-from monitor.rulefiles import RuleFileError, key_line, path_line, read_yaml, schema_problems
+from monitor.rulefiles import (
+    RuleFileError,
+    key_line,
+    path_line,
+    read_yaml,
+    schema_problems,
+)
 
 DEFAULT_DIR = PROJECT_ROOT / "rules" / "classify"
 LANGUAGES = ("uk", "ru", "en", "ky")

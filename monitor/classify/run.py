@@ -18,6 +18,7 @@ import structlog
 
 from monitor.classify.categories import load_categories, rules_hash
 from monitor.classify.engine import classify
+from monitor.store.db import transaction
 
 log = structlog.get_logger(__name__)
 
@@ -77,8 +78,7 @@ def classify_changed(con: duckdb.DuckDBPyConnection, *, full: bool = False, rule
     todo = con.execute("SELECT count(*) FROM classify_todo").fetchone()[0]
     now = datetime.now(timezone.utc)
     assigned = 0
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM classifications WHERE ocid IN (SELECT ocid FROM classify_todo) "
                     "OR ocid NOT IN (SELECT ocid FROM processes)")
         # chunks of processes keep memory bounded (frames of 1M processes and 3M items would not be)
@@ -88,10 +88,6 @@ def classify_changed(con: duckdb.DuckDBPyConnection, *, full: bool = False, rule
                     "OR ocid NOT IN (SELECT ocid FROM processes)")
         con.execute("INSERT INTO classified_processes SELECT ocid, raw_key, date_modified, ? FROM classify_todo",
                     [current_hash])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     outcome = ClassifyResult(todo, assigned, full, round(time.monotonic() - started, 2))
     log.info("classified", processes=outcome.processes, classifications=outcome.classifications, full=full,
              seconds=outcome.seconds)

@@ -25,6 +25,7 @@ import structlog
 
 from monitor.flags.rules import Rule
 from monitor.store import connect
+from monitor.store.db import transaction
 
 log = structlog.get_logger(__name__)
 
@@ -135,29 +136,25 @@ def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[
     """Merge the rows of the rules in ``evaluated`` into ``flags``; return (new, changed, resolved)."""
     con.register("flag_rows", rows)
     con.register("evaluated_rules", pa.table({"rule_id": pa.array(evaluated, pa.string())}))
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(_MERGE)
-        key = ("o.rule_id = n.rule_id AND o.subject_type = n.subject_type AND o.subject_id = n.subject_id "
-               "AND o.ocid IS NOT DISTINCT FROM n.ocid")
-        resolved = con.execute(
-            f"UPDATE flags SET resolved_at = $now WHERE rowid IN (SELECT o.row_id FROM flag_open o "
-            f"WHERE NOT EXISTS (SELECT 1 FROM flag_now n WHERE {key}))", {"now": now}).fetchone()[0]
-        changed = con.execute(
-            f"""UPDATE flags SET value = n.value, evidence = n.evidence, last_seen = $now
-                FROM flag_open o JOIN flag_now n ON {key}
-                WHERE flags.rowid = o.row_id
-                  AND (o.value IS DISTINCT FROM n.value OR o.evidence::VARCHAR IS DISTINCT FROM n.evidence)""",
-            {"now": now}).fetchone()[0]
-        new = con.execute(
-            f"""INSERT INTO flags SELECT n.rule_id, n.kind, n.severity, n.subject_type, n.subject_id, n.ocid, n.value,
-                       n.evidence, $now, $now, NULL
-                FROM flag_now n WHERE NOT EXISTS (SELECT 1 FROM flag_open o WHERE {key})""",
-            {"now": now}).fetchone()[0]
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(_MERGE)
+            key = ("o.rule_id = n.rule_id AND o.subject_type = n.subject_type AND o.subject_id = n.subject_id "
+                   "AND o.ocid IS NOT DISTINCT FROM n.ocid")
+            resolved = con.execute(
+                f"UPDATE flags SET resolved_at = $now WHERE rowid IN (SELECT o.row_id FROM flag_open o "
+                f"WHERE NOT EXISTS (SELECT 1 FROM flag_now n WHERE {key}))", {"now": now}).fetchone()[0]
+            changed = con.execute(
+                f"""UPDATE flags SET value = n.value, evidence = n.evidence, last_seen = $now
+                    FROM flag_open o JOIN flag_now n ON {key}
+                    WHERE flags.rowid = o.row_id
+                      AND (o.value IS DISTINCT FROM n.value OR o.evidence::VARCHAR IS DISTINCT FROM n.evidence)""",
+                {"now": now}).fetchone()[0]
+            new = con.execute(
+                f"""INSERT INTO flags SELECT n.rule_id, n.kind, n.severity, n.subject_type, n.subject_id, n.ocid, n.value,
+                           n.evidence, $now, $now, NULL
+                    FROM flag_now n WHERE NOT EXISTS (SELECT 1 FROM flag_open o WHERE {key})""",
+                {"now": now}).fetchone()[0]
     finally:
         con.unregister("flag_rows")
         con.unregister("evaluated_rules")

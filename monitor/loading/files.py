@@ -10,9 +10,9 @@ packages; parsing and mapping happen in DuckDB.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 import gzip
 import hashlib
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO

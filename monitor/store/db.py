@@ -8,6 +8,8 @@ so a failed upgrade leaves the file at the previous version.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -74,19 +76,26 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
             "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
         )
     for number, name, sql in migrations[version:target]:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(sql)
             con.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 [number, name, datetime.now(timezone.utc)],
             )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
         log.info("schema migrated", version=number, migration=name, from_version=version)
     return max(version, target)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN; COMMIT when the block ends, ROLLBACK (and re-raise) when it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None, threads: int | None) -> None:

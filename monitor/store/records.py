@@ -24,6 +24,7 @@ import structlog
 
 from monitor.normalize import NORM_IN_COLUMNS, create_norm_in, normalize_changed
 from monitor.ocds_merge import MergeError, compile_releases
+from monitor.store.db import transaction
 
 log = structlog.get_logger(__name__)
 
@@ -322,66 +323,57 @@ def store_batch(
     counts = BatchCounts()
     if batch.num_rows == 0:
         if cursor is not None:
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(con):
                 save_cursor(con, cursor[0], cursor[1], now)
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
         return counts
     con.register("batch_in", batch)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(_STAGE_SQL)
-        con.execute(_CLASSIFY_SQL)
-        counts.skipped = con.execute(
-            "SELECT count(*) FROM stage_classified WHERE skip_reason IS NOT NULL AND reason IS NULL"
-        ).fetchone()[0]
-        for origin, line, locator, why in con.execute(
-            "SELECT origin, line, locator, skip_reason FROM stage_classified "
-            "WHERE skip_reason IS NOT NULL AND reason IS NULL ORDER BY seq"
-        ).fetchall():
-            log.info("skipped", origin=origin, line=line, locator=locator, why=why)
-        counts.quarantined = _quarantine(con, now)
-        con.execute(_COMPARE_SQL)
-        outcome = dict(con.execute("SELECT outcome, count(*) FROM stage_cmp GROUP BY outcome").fetchall())
-        counts.new = outcome.get("new", 0)
-        counts.updated = outcome.get("updated", 0)
-        counts.older = outcome.get("older", 0)
-        # duplicates inside the batch that lost to a newer copy count as unchanged input
-        good = con.execute(
-            "SELECT count(*) FROM stage_classified WHERE reason IS NULL AND skip_reason IS NULL"
-        ).fetchone()[0]
-        counts.unchanged = outcome.get("unchanged", 0) + good - sum(outcome.values())
-        if counts.updated:
-            con.execute(
-                "DELETE FROM raw_records r USING stage_cmp c "
-                "WHERE c.outcome = 'updated' AND r.source = c.source AND r.kind = c.kind AND r.id = c.id"
-            )
-        if counts.new or counts.updated:
-            con.execute(
-                "INSERT INTO raw_records SELECT c.source, c.kind, c.id, c.ocid, c.date_modified, ?, c.sha, "
-                "CASE WHEN k.line IS NULL THEN k.origin ELSE k.origin || ':' || k.line END, b.text "
-                "FROM stage_cmp c JOIN stage_classified k USING (seq) JOIN batch_in b USING (seq) "
-                "WHERE c.outcome IN ('new', 'updated')",
-                [now],
-            )
-            create_norm_in(con)
-            con.execute(
-                "INSERT INTO norm_in SELECT c.source || ':' || c.kind || ':' || c.id, c.source, c.kind, c.id, c.ocid, "
-                "coalesce(k.body, b.text), k.restricted, c.date_modified, c.outcome = 'updated' "
-                "FROM stage_cmp c JOIN stage_classified k USING (seq) JOIN batch_in b USING (seq) "
-                "WHERE c.outcome IN ('new', 'updated') AND c.kind <> 'release'"
-            )
-            counts.quarantined += _compile_release_sets(con, now)
-            normalize_changed(con)
-        if cursor is not None:
-            save_cursor(con, cursor[0], cursor[1], now)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(_STAGE_SQL)
+            con.execute(_CLASSIFY_SQL)
+            counts.skipped = con.execute(
+                "SELECT count(*) FROM stage_classified WHERE skip_reason IS NOT NULL AND reason IS NULL"
+            ).fetchone()[0]
+            for origin, line, locator, why in con.execute(
+                "SELECT origin, line, locator, skip_reason FROM stage_classified "
+                "WHERE skip_reason IS NOT NULL AND reason IS NULL ORDER BY seq"
+            ).fetchall():
+                log.info("skipped", origin=origin, line=line, locator=locator, why=why)
+            counts.quarantined = _quarantine(con, now)
+            con.execute(_COMPARE_SQL)
+            outcome = dict(con.execute("SELECT outcome, count(*) FROM stage_cmp GROUP BY outcome").fetchall())
+            counts.new = outcome.get("new", 0)
+            counts.updated = outcome.get("updated", 0)
+            counts.older = outcome.get("older", 0)
+            # duplicates inside the batch that lost to a newer copy count as unchanged input
+            good = con.execute(
+                "SELECT count(*) FROM stage_classified WHERE reason IS NULL AND skip_reason IS NULL"
+            ).fetchone()[0]
+            counts.unchanged = outcome.get("unchanged", 0) + good - sum(outcome.values())
+            if counts.updated:
+                con.execute(
+                    "DELETE FROM raw_records r USING stage_cmp c "
+                    "WHERE c.outcome = 'updated' AND r.source = c.source AND r.kind = c.kind AND r.id = c.id"
+                )
+            if counts.new or counts.updated:
+                con.execute(
+                    "INSERT INTO raw_records SELECT c.source, c.kind, c.id, c.ocid, c.date_modified, ?, c.sha, "
+                    "CASE WHEN k.line IS NULL THEN k.origin ELSE k.origin || ':' || k.line END, b.text "
+                    "FROM stage_cmp c JOIN stage_classified k USING (seq) JOIN batch_in b USING (seq) "
+                    "WHERE c.outcome IN ('new', 'updated')",
+                    [now],
+                )
+                create_norm_in(con)
+                con.execute(
+                    "INSERT INTO norm_in SELECT c.source || ':' || c.kind || ':' || c.id, c.source, c.kind, c.id, c.ocid, "
+                    "coalesce(k.body, b.text), k.restricted, c.date_modified, c.outcome = 'updated' "
+                    "FROM stage_cmp c JOIN stage_classified k USING (seq) JOIN batch_in b USING (seq) "
+                    "WHERE c.outcome IN ('new', 'updated') AND c.kind <> 'release'"
+                )
+                counts.quarantined += _compile_release_sets(con, now)
+                normalize_changed(con)
+            if cursor is not None:
+                save_cursor(con, cursor[0], cursor[1], now)
     finally:
         con.unregister("batch_in")
     return counts
