@@ -23,7 +23,6 @@ from monitor.loading.files import (
     InputError,
     ReadOptions,
     find_files,
-    prefetch,
     read_file,
 )
 from monitor.pipeline import after_store
@@ -79,7 +78,7 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
             for path in files:
                 result = FileResult(str(path))
                 before = totals.as_dict()
-                for batch in prefetch(read_file(path, options, result)):
+                for batch in read_file(path, options, result):
                     totals.add(store_batch(con, batch))
                     progress.update(task, description=f"{path.name} {totals.new + totals.updated:,} stored")
                 progress.advance(task, path.stat().st_size)

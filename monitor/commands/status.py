@@ -11,29 +11,12 @@ from monitor.cli import pass_app
 from monitor.store import connect_read_only, latest_schema_version
 from monitor.store.db import current_schema_version
 
-COUNTED_TABLES = (
-    "raw_records",
-    "processes",
-    "lots",
-    "items",
-    "bids",
-    "awards",
-    "contracts",
-    "contract_items",
-    "contract_changes",
-    "plans",
-    "organizations",
-    "classifications",
-    "flags",
-    "quarantine",
-    "runs",
-)
-
 
 def collect_status(con) -> dict[str, Any]:
     """Everything ``monitor status`` shows, as plain data."""
     tables = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    counts = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in COUNTED_TABLES if t in tables}
+    counts = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+              for t in sorted(tables) if t != "schema_migrations"}
     raw_by_source = [
         {"source": s, "kind": k, "records": n, "newest": d.isoformat() if d else None}
         for s, k, n, d in con.execute(
