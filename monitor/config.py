@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ class Settings:
     # what load and ingest run after storing: classify, flag (both by default); a bulk backfill can
     # skip the flags and run `monitor flag` once at the end
     after_store: tuple[str, ...] = ("classify", "flag")
+    # the clock the flag rules read as $as_of (deadlines, "last 12 months"); None = now. Pinned for
+    # replays of old data and for the demo's sample, whose world stands still at its snapshot date
+    as_of: datetime | None = None
     config_path: Path | None = None
     raw: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -82,4 +86,20 @@ def load_settings(config_path: str | None = None, db_option: str | None = None) 
         settings.batch_rows = int(load.get("batch_rows", settings.batch_rows))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config file {path}: [load] {exc}") from exc
+    flags = _section(data, "flags", path)
+    as_of = os.environ.get("MONITOR_AS_OF") or flags.get("as_of")
+    if as_of:
+        try:
+            settings.as_of = parse_as_of(str(as_of))
+        except ValueError as exc:
+            raise ConfigError(f"MONITOR_AS_OF / [flags] as_of: {exc}") from exc
     return settings
+
+
+def parse_as_of(text: str) -> datetime:
+    """An ISO date or date-time; a date means its start, a time without offset means UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO date or date-time such as 2026-11-20 or 2026-11-20T09:00+02:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -29,6 +29,8 @@ class ClassifyResult:
     classifications: int
     full: bool
     seconds: float
+    plans: int = 0
+    plan_classifications: int = 0
 
 
 _TODO = """
@@ -64,13 +66,57 @@ def _classify_chunk(con: duckdb.DuckDBPyConnection, categories: list, start: int
     return result.height
 
 
+_PLAN_TODO = """
+CREATE OR REPLACE TEMP TABLE classify_plan_todo AS
+SELECT p.plan_id, p.raw_key, p.date_modified
+FROM plans p
+LEFT JOIN classified_plans c ON c.plan_id = p.plan_id
+WHERE $full OR c.plan_id IS NULL OR c.raw_key <> p.raw_key
+   OR c.date_modified IS DISTINCT FROM p.date_modified OR c.rules_hash <> $hash
+"""
+
+
+def _classify_plans(con: duckdb.DuckDBPyConnection, categories: list, full: bool, current_hash: str,
+                    now: datetime) -> tuple[int, int]:
+    """Classify changed plans like processes: budget description as title, plan and item codes and texts.
+
+    Plans are few next to processes (one per planned purchase), so they are done in one frame.
+    """
+    con.execute(_PLAN_TODO, {"full": full, "hash": current_hash})
+    todo = con.execute("SELECT count(*) FROM classify_plan_todo").fetchall()[0][0]
+    plans = con.sql(
+        "SELECT p.plan_id AS ocid, p.title, NULL::VARCHAR AS description, p.buyer_kind "
+        "FROM plans p JOIN classify_plan_todo USING (plan_id)").pl()
+    items = con.sql(
+        """
+        SELECT p.plan_id AS ocid, p.cpv, NULL::VARCHAR AS description, NULL::VARCHAR AS inn, NULL::VARCHAR AS atc
+        FROM plans p JOIN classify_plan_todo USING (plan_id)
+        UNION ALL
+        SELECT plan_id, unnest(item_cpvs), unnest(item_descriptions), NULL, NULL
+        FROM plans p JOIN classify_plan_todo USING (plan_id)
+        """).pl()
+    result = classify(plans, items, categories).rename({"ocid": "plan_id"})
+    con.execute("DELETE FROM plan_classifications WHERE plan_id IN (SELECT plan_id FROM classify_plan_todo) "
+                "OR plan_id NOT IN (SELECT plan_id FROM plans)")
+    if result.height:
+        con.register("classify_plan_result", result.with_columns(classified_at=pl.lit(now)).to_arrow())
+        con.execute("INSERT INTO plan_classifications BY NAME SELECT * FROM classify_plan_result")
+        con.unregister("classify_plan_result")
+    con.execute("DELETE FROM classified_plans WHERE plan_id IN (SELECT plan_id FROM classify_plan_todo) "
+                "OR plan_id NOT IN (SELECT plan_id FROM plans)")
+    con.execute("INSERT INTO classified_plans SELECT plan_id, raw_key, date_modified, ? FROM classify_plan_todo",
+                [current_hash])
+    return todo, result.height
+
+
 def classify_changed(con: duckdb.DuckDBPyConnection, *, full: bool = False, rules_dir: Path | None = None,
                      chunk_size: int = 250_000) -> ClassifyResult:
     """Classify what changed (everything with ``full`` or after a category-file change)."""
     started = time.monotonic()
     categories = load_categories(rules_dir)
     current_hash = rules_hash(rules_dir)
-    stored = con.execute("SELECT DISTINCT rules_hash FROM classified_processes").fetchall()
+    stored = con.execute("SELECT DISTINCT rules_hash FROM classified_processes "
+                         "UNION SELECT DISTINCT rules_hash FROM classified_plans").fetchall()
     if stored and any(h != current_hash for (h,) in stored) and not full:
         log.info("category files changed since the last run; re-classifying everything")
         full = True
@@ -88,7 +134,8 @@ def classify_changed(con: duckdb.DuckDBPyConnection, *, full: bool = False, rule
                     "OR ocid NOT IN (SELECT ocid FROM processes)")
         con.execute("INSERT INTO classified_processes SELECT ocid, raw_key, date_modified, ? FROM classify_todo",
                     [current_hash])
-    outcome = ClassifyResult(todo, assigned, full, round(time.monotonic() - started, 2))
+        plans, plan_assigned = _classify_plans(con, categories, full, current_hash, now)
+    outcome = ClassifyResult(todo, assigned, full, round(time.monotonic() - started, 2), plans, plan_assigned)
     log.info("classified", processes=outcome.processes, classifications=outcome.classifications, full=full,
-             seconds=outcome.seconds)
+             plans=plans, plan_classifications=plan_assigned, seconds=outcome.seconds)
     return outcome

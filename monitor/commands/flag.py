@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from monitor.classify.categories import CategoryError, load_categories
 from monitor.cli import BadInput, pass_app
+from monitor.config import parse_as_of
 from monitor.flags.engine import Evaluation, evaluate
 from monitor.flags.rules import RuleError, load_rules
 
@@ -19,7 +21,8 @@ def known_categories() -> set[str] | None:
         return None  # reported by the classification step
 
 
-def evaluate_rules(db_path: Path, rule_ids: list[str] | None = None, memory_limit: str | None = None) -> Evaluation:
+def evaluate_rules(db_path: Path, rule_ids: list[str] | None = None, memory_limit: str | None = None,
+                   as_of: datetime | None = None) -> Evaluation:
     """Load, validate and evaluate the rules (all, or ``rule_ids``); invalid rule files are bad input."""
     try:
         rules = load_rules(known_categories=known_categories())
@@ -30,15 +33,22 @@ def evaluate_rules(db_path: Path, rule_ids: list[str] | None = None, memory_limi
         if unknown:
             raise BadInput(f"unknown rule(s) {', '.join(unknown)}; see monitor rules list")
         rules = [r for r in rules if r.id in rule_ids]
-    return evaluate(db_path, rules, memory_limit=memory_limit)
+    return evaluate(db_path, rules, memory_limit=memory_limit, as_of=as_of)
 
 
 @click.command()
 @click.option("--rule", "rule_ids", multiple=True, metavar="ID", help="Evaluate only this rule (repeatable).")
+@click.option("--as-of", "as_of", metavar="DATE",
+              help="The clock the rules read as $as_of (open deadlines, 'last 12 months'); default now, "
+                   "or MONITOR_AS_OF / [flags] as_of.")
 @pass_app
-def flag(app, rule_ids: tuple[str, ...]) -> None:
+def flag(app, rule_ids: tuple[str, ...], as_of: str | None) -> None:
     """Evaluate the rules in rules/flags/ and update the flags table (new, changed, resolved)."""
-    result = evaluate_rules(app.settings.db_path, list(rule_ids), app.settings.memory_limit)
+    try:
+        clock = parse_as_of(as_of) if as_of else app.settings.as_of
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from exc
+    result = evaluate_rules(app.settings.db_path, list(rule_ids), app.settings.memory_limit, clock)
     for outcome in result.failed:
         click.echo(f"rule {outcome.rule_id} failed: {outcome.error}", err=True)
     click.echo(f"{len(result.outcomes)} rule(s) evaluated, {len(result.failed)} failed: {result.new} new, "

@@ -23,7 +23,8 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from monitor.flags.rules import Rule
+from monitor.config import parse_as_of
+from monitor.flags.rules import BUILTIN_AS_OF, Rule
 from monitor.store import connect
 from monitor.store.db import transaction
 
@@ -93,15 +94,27 @@ def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]
     return table.cast(RESULT_SCHEMA)
 
 
-def run_sandboxed(db_path: Path, rules: list[Rule],
-                  overrides: dict[str, dict[str, Any]] | None = None) -> tuple[pa.Table, list[RuleOutcome]]:
-    """Evaluate ``rules`` on a read-only, no-external-access connection; return their rows and outcomes."""
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return parse_as_of(str(value))
+
+
+def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[str, Any]] | None = None,
+                  as_of: datetime | None = None) -> tuple[pa.Table, list[RuleOutcome]]:
+    """Evaluate ``rules`` on a read-only, no-external-access connection; return their rows and outcomes.
+
+    Every rule may read ``$as_of`` (the evaluation clock, default now) without declaring it; an
+    example or override may set it.
+    """
+    as_of = as_of or datetime.now(timezone.utc)
     con = duckdb.connect(str(db_path), read_only=True, config={"enable_external_access": False})
     tables, outcomes = [], []
     try:
         con.execute("SET TimeZone = 'UTC'")
         for rule in rules:
-            params = {**rule.params, **(overrides or {}).get(rule.id, {})}
+            params = {BUILTIN_AS_OF: as_of, **rule.params, **(overrides or {}).get(rule.id, {})}
+            params[BUILTIN_AS_OF] = _as_datetime(params[BUILTIN_AS_OF])
             started = time.monotonic()
             outcome = RuleOutcome(rule.id)
             try:
@@ -162,11 +175,15 @@ def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[
 
 
 def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str, Any]] | None = None,
-             now: datetime | None = None, memory_limit: str | None = None) -> Evaluation:
-    """Evaluate ``rules`` against the database at ``db_path`` and update ``flags``; the path must not be open."""
+             now: datetime | None = None, memory_limit: str | None = None,
+             as_of: datetime | None = None) -> Evaluation:
+    """Evaluate ``rules`` against the database at ``db_path`` and update ``flags``; the path must not be open.
+
+    ``as_of`` is the clock the rules read (``$as_of``); ``now`` stamps the flags' history.
+    """
     now = now or datetime.now(timezone.utc)
     connect(db_path, memory_limit=memory_limit).close()  # migrate first: the sandbox cannot
-    rows, outcomes = run_sandboxed(db_path, rules, overrides)
+    rows, outcomes = run_sandboxed(db_path, rules, overrides, as_of)
     evaluated = [o.rule_id for o in outcomes if not o.error]
     con = connect(db_path, memory_limit=memory_limit)
     try:

@@ -29,6 +29,8 @@ _FILE_FUNCTIONS = re.compile(
     r"\b(read_(csv|csv_auto|json|json_auto|json_objects|ndjson|parquet|text|blob|xlsx)|parquet_scan|glob|"
     r"sniff_csv|iceberg_scan|delta_scan|sqlite_scan|postgres_scan|mysql_scan|query_table|getenv)\s*\(",
     re.IGNORECASE)
+# the evaluation clock every rule may read without declaring it (monitor flag --as-of, default now)
+BUILTIN_AS_OF = "as_of"
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _REFERENCE = re.compile(r"^(Cardinal R\d{3}|prozorro-risks (sas\d+|ari|risk)[-a-z0-9]*)$")
 
@@ -118,7 +120,7 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Rule | None:
         problems.append(f"{name}:{query_line}: query: {problem}")
     params = document.get("params") or {}
     for used in sorted(set(_PARAM.findall(document["query"]))):
-        if used not in params:
+        if used not in params and used != BUILTIN_AS_OF:
             problems.append(f"{name}:{query_line}: query: ${used} is not declared; add it under params with its default")
     for index, reference in enumerate(document.get("references") or []):
         lowered = str(reference).lower()

@@ -219,6 +219,8 @@ SELECT x.plan_id, x.source, x.raw_key, t.planID AS plan_public_id, t.status,
        t.tender.procurementMethod AS planned_method, t.tender.procurementMethodType AS planned_method_type,
        pm_ts(t.tender.tenderPeriod.startDate) AS planned_start,
        t.tender_id, len(t.items) AS items_count,
+       list_transform(t.items, lambda i: pm_str(i.description)) AS item_descriptions,
+       list_transform(t.items, lambda i: i.classification.id) AS item_cpvs,
        pm_ts(t.datePublished) AS date_published, pm_ts(t.dateModified) AS date_modified,
        coalesce(t.mode, '') = 'test' AS is_test
 FROM (SELECT *, coalesce(t.buyers[1], t.procuringEntity) AS b FROM pz_plan) x

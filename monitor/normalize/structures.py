@@ -151,7 +151,7 @@ PROZORRO_PLAN = {
     "additionalClassifications": [_CLASSIFICATION],
     "tender": {"procurementMethod": _S, "procurementMethodType": _S, "tenderPeriod": _PERIOD},
     "tender_id": _S,
-    "items": [{"id": _S}],
+    "items": [{"id": _S, "description": _S, "classification": _CLASSIFICATION}],
 }
 
 _OCDS_REFERENCE = {"id": _S, "name": _S}
