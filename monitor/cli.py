@@ -13,7 +13,7 @@ import structlog
 
 from monitor import __version__
 from monitor.config import ConfigError, Settings, load_settings
-from monitor.logs import configure_logging
+from monitor.logs import configure_logging, set_verbosity
 from monitor.store import SchemaTooNewError, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 0, 1, 2, 3
@@ -56,6 +56,27 @@ def cli(ctx: click.Context, db: str | None, config: str | None, log_format: str)
     ctx.obj = AppContext(settings=settings, log_format=log_format)
 
 
+def _verbosity(ctx: click.Context, param: click.Parameter, value: int | bool) -> None:
+    if value:
+        set_verbosity(-1 if param.name == "quiet" else 1)
+
+
+def _verbosity_options() -> list[click.Option]:
+    return [
+        click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, is_eager=True, callback=_verbosity,
+                     help="Only warnings and errors; no progress bars."),
+        click.Option(["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True, callback=_verbosity,
+                     help="Debug log lines too."),
+    ]
+
+
+def _add_verbosity(command: click.Command) -> None:
+    """-q/-v on the group and on every command, so both `monitor -q nightly` and `monitor nightly -q` work."""
+    command.params.extend(_verbosity_options())
+    for sub in getattr(command, "commands", {}).values():
+        _add_verbosity(sub)
+
+
 def _register() -> None:
     from monitor.commands import classify, flag, ingest, load, query, rules, status
 
@@ -66,6 +87,7 @@ def _register() -> None:
     cli.add_command(load.load)
     cli.add_command(status.status)
     cli.add_command(query.query)
+    _add_verbosity(cli)
 
 
 _register()

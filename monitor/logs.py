@@ -8,8 +8,26 @@ import sys
 import structlog
 
 
-def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
+# -q / -v: quiet shows warnings and errors only (and no progress bars), verbose adds debug lines
+_LEVELS = {-1: "WARNING", 0: "INFO", 1: "DEBUG"}
+_state = {"format": "auto", "verbosity": 0}
+
+
+def set_verbosity(verbosity: int) -> None:
+    """Apply -q (-1) or -v (1) after the fact, keeping the log format chosen earlier."""
+    _state["verbosity"] = max(-1, min(1, verbosity))
+    configure_logging(_state["format"], _LEVELS[_state["verbosity"]])
+
+
+def show_progress() -> bool:
+    """Progress bars only on a terminal, and not with -q."""
+    return sys.stderr.isatty() and _state["verbosity"] >= 0
+
+
+def configure_logging(log_format: str = "auto", level: str | None = None) -> None:
     """Log to stderr; ``auto`` means console on a terminal, JSON otherwise."""
+    _state["format"] = log_format
+    level = level or _LEVELS[_state["verbosity"]]
     if log_format == "auto":
         log_format = "console" if sys.stderr.isatty() else "json"
     renderer: structlog.typing.Processor

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 from datetime import datetime, timezone
 
@@ -17,6 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from connectors.http import HttpClient
 from monitor.cli import BadInput, pass_app
 from monitor.config import ConfigError
+from monitor.logs import show_progress
 from monitor.ingest import SourceResult, ingest_all, known_lookup, latest_stored
 from monitor.pipeline import after_store
 from monitor.runs import finish_run, start_run
@@ -142,6 +142,6 @@ def _progress() -> Progress:
         TextColumn("{task.fields[rate]:>7.0f} records/s"),
         TimeElapsedColumn(),
         console=Console(stderr=True),
-        disable=not sys.stderr.isatty(),
+        disable=not show_progress(),
         transient=False,
     )

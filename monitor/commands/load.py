@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 import time
 
 import click
@@ -17,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from monitor.logs import show_progress
 from monitor.cli import BadInput, pass_app
 from monitor.loading.files import (
     FileResult,
@@ -108,6 +108,6 @@ def _progress(total_bytes: int) -> Progress:
         DownloadColumn(),
         TimeElapsedColumn(),
         console=Console(stderr=True),
-        disable=not sys.stderr.isatty() or total_bytes == 0,
+        disable=not show_progress() or total_bytes == 0,
         transient=True,
     )
