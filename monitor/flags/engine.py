@@ -179,9 +179,11 @@ def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str,
              as_of: datetime | None = None) -> Evaluation:
     """Evaluate ``rules`` against the database at ``db_path`` and update ``flags``; the path must not be open.
 
-    ``as_of`` is the clock the rules read (``$as_of``); ``now`` stamps the flags' history.
+    ``as_of`` is the clock the rules read (``$as_of``); ``now`` stamps the flags' history. A pinned
+    ``as_of`` (replaying old data week by week, the demo's snapshot) stamps the history too, so the
+    weekly report sees the flags in the week they would have been raised.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or as_of or datetime.now(timezone.utc)
     connect(db_path, memory_limit=memory_limit).close()  # migrate first: the sandbox cannot
     rows, outcomes = run_sandboxed(db_path, rules, overrides, as_of)
     evaluated = [o.rule_id for o in outcomes if not o.error]
