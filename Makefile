@@ -17,10 +17,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# the whole pipeline offline: replay server, nightly ingest, classify, flag, report, export
+# (a second run reuses data/demo.duckdb; `make clean` starts over)
 demo: $(STAMP)
-	rm -f $(DEMO_DB) $(DEMO_DB).wal
-	$(BIN)/monitor --db $(DEMO_DB) load data/sample
-	$(BIN)/monitor --db $(DEMO_DB) status
+	$(BIN)/monitor --db $(DEMO_DB) demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -29,4 +29,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/load.py
 
 clean:
-	rm -rf $(VENV) data/*.duckdb data/*.duckdb.wal
+	rm -rf $(VENV) data/*.duckdb data/*.duckdb.wal data/demo

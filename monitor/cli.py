@@ -87,6 +87,9 @@ def _register() -> None:
     cli.add_command(load.load)
     cli.add_command(status.status)
     cli.add_command(query.query)
+    from monitor.commands import demo
+
+    cli.add_command(demo.demo)
     _add_verbosity(cli)
 
 

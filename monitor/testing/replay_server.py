@@ -370,12 +370,16 @@ class World:
     # -- construction --
 
     @classmethod
-    def generated(cls, tenders: int, contracts: int = 0, plans: int = 0, seed: int = 0) -> World:
+    def generated(cls, tenders: int, contracts: int = 0, plans: int = 0, seed: int = 0,
+                  span: tuple[datetime, datetime] | None = None) -> World:
         """Realistic compact ProZorro objects (~1.5-3 KB each), deterministic for a seed: see
-        ``_Generator``. Stamps equal the instants of ``dateModified``, strictly increasing."""
+        ``_Generator``. Stamps equal the instants of ``dateModified``, strictly increasing.
+        ``span`` (aware datetimes) is when the objects are created; default 2024-01-01 to 2025-10-01."""
         world = cls()
+        generator = _Generator(seed) if span is None else _Generator(
+            seed, (span[0] - EPOCH) // _ONE_MS, (span[1] - EPOCH) // _ONE_MS)
         with _gc_paused(), world._lock:
-            for resource, ms, envelope in _Generator(seed).build(tenders, contracts, plans):
+            for resource, ms, envelope in generator.build(tenders, contracts, plans):
                 entry = world._write(resource, envelope, None, world._tick(ms))
                 entry.envelope = None  # parsed again on demand: a large world stays small
         return world
@@ -964,8 +968,9 @@ def _weighted(rng: random.Random, options: tuple, weight_at: int) -> Any:
 class _Generator:
     """Builds compact, realistic tenders, contracts and plans from one random.Random(seed)."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, start_ms: int = _RANGE_START_MS, end_ms: int = _RANGE_END_MS) -> None:
         self.rng = random.Random(seed)
+        self.start_ms, self.end_ms = start_ms, end_ms  # objects are created within [start, end)
         self.day_counters: dict[str, int] = {}
         self.edrpou_seen: set[str] = set()
         self.buyers: list[dict] = []
@@ -1090,7 +1095,7 @@ class _Generator:
         cpv = _weighted(rng, _CPV, 3)
         buyer = self.pick(self.buyers, self.new_buyer)
         amount = self.money(median)
-        created = self.between(_RANGE_START_MS, _RANGE_END_MS - _RANGE_START_MS)
+        created = self.between(self.start_ms, self.end_ms - self.start_ms)
         code = cpv[0]
         category = "works" if code.startswith("45") else "services" if int(code[:2]) >= 50 else "goods"
         items = [self.item(cpv, buyer["address"], created + rng.randint(30, 200) * _DAY_MS)
@@ -1180,7 +1185,7 @@ class _Generator:
             items = orjson.loads(orjson.dumps(data_t["items"]))
             title = data_t["title"]
         else:  # a world without tenders: a contract of a tender that is not in it
-            start = self.between(_RANGE_START_MS, _RANGE_END_MS - _RANGE_START_MS)
+            start = self.between(self.start_ms, self.end_ms - self.start_ms)
             tender_id, tender_code, award_id = self.hex_id(), self.sequence_id("UA-", start), self.hex_id()
             supplier = self.pick(self.suppliers, self.new_supplier)
             buyer = self.pick(self.buyers, self.new_buyer)
@@ -1222,7 +1227,7 @@ class _Generator:
         rng = self.rng
         cpv = _weighted(rng, _CPV, 3)
         buyer = self.pick(self.buyers, self.new_buyer)
-        created = self.between(_RANGE_START_MS, _RANGE_END_MS - _RANGE_START_MS)
+        created = self.between(self.start_ms, self.end_ms - self.start_ms)
         year = kyiv_iso(created)[:4]
         amount = self.money(150_000.0)
         method_type, method, *_ = _weighted(rng, _METHODS, 2)
