@@ -1,0 +1,100 @@
+"""The budget-advocacy opportunity rules: the set the issue asks for, and evidence an advocate can use.
+
+`test_rule_examples.py` already checks that each rule fires on its firing fixture and not on the
+other. Here: every opportunity rule's flags carry the fields a letter to a buyer needs (buyer name
+and EDRPOU, region, amount with currency, the ProZorro tenderID or plan id to link, dates, the
+comparison figure), read from the flags table after a real load of the fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from monitor.flags.engine import evaluate
+from monitor.flags.examples import load_into
+from monitor.flags.rules import load_rules
+
+OPPORTUNITIES = [rule for rule in load_rules() if rule.kind == "opportunity"]
+BY_ID = {rule.id: rule for rule in OPPORTUNITIES}
+TENDER_ID = re.compile(r"^UA-\d{4}-\d{2}-\d{2}-\d{6}-[a-z]$")
+PLAN_ID = re.compile(r"^UA-P-\d{4}-\d{2}-\d{2}-\d{6}-[a-z]$")
+
+
+def _flags(rule, tmp_path: Path) -> list[dict]:
+    example = next(e for e in rule.examples if "flagged" in e)
+    db = tmp_path / "opportunity.duckdb"
+    load_into(db, [rule.path.parent / example["flagged"]])
+    result = evaluate(db, [rule], overrides={rule.id: example.get("params", {})})
+    assert not result.failed, result.failed
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT subject_type, subject_id, ocid, value, evidence FROM flags "
+                           "WHERE rule_id = ? AND kind = 'opportunity'", [rule.id]).fetchall()
+    return [{"subject_type": s, "subject_id": i, "ocid": o, "value": v, "evidence": json.loads(e)}
+            for s, i, o, v, e in rows]
+
+
+def test_the_rules_the_issue_asks_for_exist():
+    wanted = {"opportunity-open-social-tender", "opportunity-planned-not-procured", "opportunity-no-market-repeated",
+              "opportunity-non-competitive-social-award", "opportunity-incumbent-lock-in", "opportunity-coverage-gap",
+              "opportunity-service-discontinuity", "opportunity-unit-price-outlier",
+              "opportunity-donor-to-budget-transition"}
+    assert wanted <= set(BY_ID)
+    assert BY_ID["opportunity-planned-not-procured"].subject == "plan"
+    assert BY_ID["opportunity-coverage-gap"].subject == "region"
+    for rule in OPPORTUNITIES:
+        assert rule.references, f"{rule.id} names no law or programme it rests on"
+        assert rule.falsepositives, f"{rule.id} says nothing about when it fires innocently"
+
+
+@pytest.mark.parametrize("rule_id", sorted(r.id for r in OPPORTUNITIES if r.subject not in ("region",)))
+def test_evidence_names_the_buyer_the_money_and_the_link(rule_id, tmp_path):
+    flags = _flags(BY_ID[rule_id], tmp_path)
+    assert flags
+    for flag in flags:
+        evidence = flag["evidence"]
+        assert evidence["buyer_name"] and re.fullmatch(r"\d{8}", evidence["buyer_edrpou"]), evidence
+        assert evidence["buyer_id"] == f"UA-EDR-{evidence['buyer_edrpou']}"
+        assert evidence["region"].endswith(("область", "Київ")), evidence["region"]
+        assert evidence["currency"] == "UAH" and evidence["amount"] > 0, evidence
+        link = evidence.get("tender_public_id") or evidence.get("plan_public_id")
+        assert link and (TENDER_ID.match(link) or PLAN_ID.match(link)), evidence
+        assert evidence["categories"], "which social or programme category made it an opportunity"
+
+
+@pytest.mark.parametrize("rule_id", sorted(r.id for r in OPPORTUNITIES if r.subject == "region"))
+def test_region_evidence_names_the_region_and_the_comparison(rule_id, tmp_path):
+    flags = _flags(BY_ID[rule_id], tmp_path)
+    assert flags
+    for flag in flags:
+        assert flag["subject_id"].endswith("область") or flag["subject_id"] == "м. Київ"
+        assert flag["evidence"]["region"] == flag["subject_id"]
+        assert flag["value"] > 0
+
+
+def test_open_tender_evidence_has_the_deadline_for_a_bid(tmp_path):
+    for flag in _flags(BY_ID["opportunity-open-social-tender"], tmp_path):
+        evidence = flag["evidence"]
+        assert evidence["deadline"].endswith("Kyiv time") and evidence["days_left"] >= 0
+        assert flag["ocid"] == f"ocds-be6bcu-{evidence['tender_public_id']}"
+
+
+def test_coverage_gap_compares_with_the_regions_that_buy(tmp_path):
+    flags = {f["subject_id"]: f for f in _flags(BY_ID["opportunity-coverage-gap"], tmp_path)}
+    assert "Сумська область" in flags
+    missing = {m["category"]: m for m in flags["Сумська область"]["evidence"]["missing"]}
+    assert "programme.ost" in missing
+    assert missing["programme.ost"]["peer_regions"] >= 2 and missing["programme.ost"]["peer_median_amount"] > 0
+
+
+def test_unit_price_outlier_gives_the_peer_median_and_the_tariff(tmp_path):
+    (flag,) = _flags(BY_ID["opportunity-unit-price-outlier"], tmp_path)
+    evidence = flag["evidence"]
+    assert evidence["unit_price"] > 1.5 * evidence["peer_median"]
+    assert flag["value"] == pytest.approx(evidence["unit_price"] / evidence["peer_median"], rel=1e-2)
+    assert evidence["unit"] == "особа" and evidence["peers"] >= 5
+    assert evidence["reference_tariff"] == pytest.approx(636.78)  # MoH order 1556, PWID package per client
