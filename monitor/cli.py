@@ -90,6 +90,18 @@ def _register() -> None:
     from monitor.commands import demo
 
     cli.add_command(demo.demo)
+    from monitor.commands import nightly
+
+    cli.add_command(nightly.nightly)
+    from monitor.commands import schedule
+
+    cli.add_command(schedule.schedule)
+    from monitor.commands import report
+
+    cli.add_command(report.report)
+    from monitor.commands import export
+
+    cli.add_command(export.export)
     _add_verbosity(cli)
 
 

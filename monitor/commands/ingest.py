@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
+import threading
 import time
 from datetime import datetime, timezone
+from typing import Any
 
 import click
 import orjson
@@ -16,6 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from connectors.http import HttpClient
 from monitor.cli import BadInput, pass_app
 from monitor.config import ConfigError
+from monitor.lock import hold_lock
 from monitor.logs import show_progress
 from monitor.ingest import SourceResult, ingest_all, known_lookup, latest_stored
 from monitor.pipeline import after_store
@@ -37,6 +41,47 @@ def _parse_since(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+@dataclasses.dataclass
+class IngestOutcome:
+    """What an ingest of several sources did: per-source results and the summary stored in ``runs``."""
+
+    status: str  # complete | incomplete | failed
+    results: list[SourceResult]
+    totals: BatchCounts
+    retries: int
+    requests: int
+    seconds: float
+    summary: dict[str, Any]
+    cursors: str
+    errors: str | None
+    stopped: bool  # SIGINT/SIGTERM (or ``stop``) ended it after the page in flight
+
+
+def run_ingest(con, config, names: list[str], *, start_at: datetime | None = None, full: bool = False,
+               limit: int | None = None, stop: threading.Event | None = None) -> IngestOutcome:
+    """Ingest ``names`` into ``con`` (used by ``monitor ingest`` and ``monitor nightly``); records no run.
+
+    A failing source does not stop the others. Without ``stop``, SIGINT/SIGTERM are caught while this
+    runs (main thread only); with it, the caller owns the signals and sets ``stop`` to end the run
+    after the page in flight.
+    """
+    started = time.monotonic()
+    results, retries, requests, by_source, stopped = asyncio.run(
+        _run(con, config, names, start_at, full, limit, resume=not (start_at or full), stop_event=stop))
+    seconds = time.monotonic() - started
+    totals = BatchCounts()
+    for result in results:
+        totals.add(result.counts)
+    status = "failed" if any(r.status == "failed" for r in results) else (
+        "incomplete" if any(r.status == "incomplete" for r in results) or len(results) < len(names) else "complete")
+    summary = {**totals.as_dict(), "retries": retries, "requests": requests, "seconds": round(seconds, 2),
+               "sources": {r.name: {"status": r.status, "pages": r.pages, **r.counts.as_dict(),
+                                    "retries": by_source.get(r.name, 0)} for r in results}}
+    cursors = orjson.dumps({r.name: r.cursor for r in results}).decode()
+    errors = "; ".join(f"{r.name}: {r.error}" for r in results if r.error) or None
+    return IngestOutcome(status, results, totals, retries, requests, seconds, summary, cursors, errors, stopped)
+
+
 @click.command()
 @click.argument("sources", nargs=-1, metavar="[SOURCE]...")
 @click.option("--since", metavar="DATE", help="Where a source without a cursor starts (default: [prozorro] "
@@ -49,7 +94,8 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
     """Pull new and changed records from the APIs (all enabled sources by default).
 
     Each page's records and the cursor after it commit together: kill it at any moment and the
-    next run resumes where the last commit left off.
+    next run resumes where the last commit left off. Holds the database's lock (exit code 3 when
+    another run, e.g. the nightly one, holds it).
     """
     if since and full:
         raise BadInput("--since and --full exclude each other")
@@ -60,51 +106,46 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
     start_at = _parse_since(since)
-    con = connect(app.settings.db_path, memory_limit=app.settings.memory_limit, threads=app.settings.threads)
     arguments = " ".join(["ingest", *names] + (["--since", since] if since else []) + (["--full"] if full else [])
                          + (["--limit", str(limit)] if limit else []))
-    run_id = start_run(con, "ingest", arguments)
-    log.info("ingest started", run=run_id, sources=names, since=since, full=full, limit=limit,
-             db=str(app.settings.db_path), api=config.prozorro_api_url, rate_limit=config.http.rate_limit,
-             concurrency=config.http.concurrency)
-    started = time.monotonic()
-    try:
-        results, retries, requests = asyncio.run(
-            _run(con, config, names, start_at, full, limit, resume=not (since or full)))
-    except ConfigError as exc:
-        finish_run(con, run_id, "failed", error=str(exc))
-        con.close()
-        raise BadInput(str(exc)) from exc
-    except BaseException as exc:
-        finish_run(con, run_id, "failed", error=str(exc) or type(exc).__name__)
-        con.close()
-        raise
-    seconds = time.monotonic() - started
-    totals = BatchCounts()
-    for result in results:
-        totals.add(result.counts)
-    status = "failed" if any(r.status == "failed" for r in results) else (
-        "incomplete" if any(r.status == "incomplete" for r in results) or len(results) < len(names) else "complete")
-    summary = {**totals.as_dict(), "retries": retries, "requests": requests, "seconds": round(seconds, 2),
-               "sources": {r.name: {"status": r.status, "pages": r.pages, **r.counts.as_dict()} for r in results}}
-    cursors = orjson.dumps({r.name: r.cursor for r in results}).decode()
-    errors = "; ".join(f"{r.name}: {r.error}" for r in results if r.error) or None
-    finish_run(con, run_id, status, summary, last_cursor=cursors, error=errors)
-    after_store(con, app.settings)
+    with hold_lock(app.settings.db_path, arguments):
+        con = connect(app.settings.db_path, memory_limit=app.settings.memory_limit, threads=app.settings.threads)
+        run_id = start_run(con, "ingest", arguments)
+        log.info("ingest started", run=run_id, sources=names, since=since, full=full, limit=limit,
+                 db=str(app.settings.db_path), api=config.prozorro_api_url, rate_limit=config.http.rate_limit,
+                 concurrency=config.http.concurrency)
+        try:
+            outcome = run_ingest(con, config, names, start_at=start_at, full=full, limit=limit)
+        except ConfigError as exc:
+            finish_run(con, run_id, "failed", error=str(exc))
+            con.close()
+            raise BadInput(str(exc)) from exc
+        except BaseException as exc:
+            finish_run(con, run_id, "failed", error=str(exc) or type(exc).__name__)
+            con.close()
+            raise
+        status, summary, totals = outcome.status, outcome.summary, outcome.totals
+        finish_run(con, run_id, status, summary, last_cursor=outcome.cursors, error=outcome.errors)
+        after_store(con, app.settings)
     log.info("ingest finished", status=status, **{k: v for k, v in summary.items() if k != "sources"})
     click.echo(
         f"ingest {status}: {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "
-        f"{totals.quarantined} quarantined, {retries} retries, {requests} requests in {seconds:.1f} s"
+        f"{totals.quarantined} quarantined, {outcome.retries} retries, {outcome.requests} requests "
+        f"in {outcome.seconds:.1f} s"
     )
     if status == "failed":
         raise click.exceptions.Exit(1)
 
 
-async def _run(con, config, names, start_at, full, limit, *, resume: bool) -> tuple[list[SourceResult], int, int]:
+async def _run(con, config, names, start_at, full, limit, *, resume: bool, stop_event: threading.Event | None
+               ) -> tuple[list[SourceResult], int, int, dict[str, int], bool]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM) if stop_event is None and \
+        threading.current_thread() is threading.main_thread() else ()
+    for signum in signals:
         loop.add_signal_handler(signum, _request_stop, stop, signum)
+    watcher = asyncio.create_task(_watch(stop_event, stop)) if stop_event is not None else None
     try:
         async with HttpClient(config.http) as client:
             connectors = build_connectors(config, client, names, since=start_at, full=full, known=known_lookup(con),
@@ -120,11 +161,29 @@ async def _run(con, config, names, start_at, full, limit, *, resume: bool) -> tu
                     progress.update(tasks[result.name], pages=result.pages, retries=client.retries, records=records,
                                     rate=records / max(time.monotonic() - began, 1e-3))
 
-                results = await ingest_all(con, connectors, stop=stop, limit=limit, resume=resume, on_page=on_page)
-            return results, client.retries, client.requests
+                # one source at a time (as ingest_all does), to count the retries of each
+                results: list[SourceResult] = []
+                by_source: dict[str, int] = {}
+                for connector in connectors:
+                    before = client.retries
+                    results += await ingest_all(con, [connector], stop=stop, limit=limit, resume=resume,
+                                                on_page=on_page)
+                    by_source[connector.name] = client.retries - before
+                    if stop.is_set():
+                        break
+            return results, client.retries, client.requests, by_source, stop.is_set()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        if watcher is not None:
+            watcher.cancel()
+        for signum in signals:
             loop.remove_signal_handler(signum)
+
+
+async def _watch(stop_event: threading.Event, stop: asyncio.Event) -> None:
+    """Hand a stop request from another thread (a signal handler, the scheduler) to the ingest."""
+    while not stop_event.is_set():
+        await asyncio.sleep(0.1)
+    stop.set()
 
 
 def _request_stop(stop: asyncio.Event, signum: int) -> None:
