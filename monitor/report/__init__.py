@@ -1,0 +1,122 @@
+"""The weekly report: one self-contained HTML page, the same content in Markdown, and the flags as CSV.
+
+``write_report(settings)`` is what ``monitor report``, the scheduler and ``monitor demo`` call. It only
+reads the database (a read-only connection).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import structlog
+
+from monitor import __version__
+from monitor.config import Settings
+from monitor.report.data import ReportData, collect
+from monitor.report.meta import category_infos, rule_infos
+from monitor.report.render import render_csv, render_html, render_markdown
+from monitor.report.weeks import KYIV, Week, last_complete_week, parse_week, week_containing
+from monitor.store import connect_read_only
+from monitor.store.db import current_schema_version
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["ReportResult", "Week", "default_out_dir", "last_complete_week", "parse_week", "week_containing",
+           "write_report"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportResult:
+    """Where the report was written and what it counts (for the CLI, the scheduler and the demo)."""
+
+    week: str
+    out_dir: Path
+    html: Path
+    md: Path
+    csv: Path
+    counts: dict[str, int]
+    top_findings: list[str]  # a few one-line highlights: the soonest opportunities, new high-severity flags
+
+
+def default_out_dir(week: str) -> Path:
+    return Path("data") / "reports" / week
+
+
+def _write_atomically(path: Path, text: str, encoding: str) -> None:
+    """Write beside the target and rename: a reader never sees half a file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", encoding=encoding, newline="") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def _plain(text: str) -> str:
+    """Untrusted text for a terminal line: no control characters (no escape sequences)."""
+    return _CONTROL.sub(" ", text)
+
+
+def _top_findings(data: ReportData, limit: int = 5) -> list[str]:
+    lines = []
+    for row in data.opportunities[:3]:
+        deadline = f"deadline {row.deadline.astimezone(KYIV):%Y-%m-%d}, " if row.deadline else ""
+        lines.append(f"opportunity: {row.rule_title}: {row.title or row.subject_label} "
+                     f"({deadline}{row.region or 'region unknown'}) {row.link or row.subject_label}")
+    for row in data.flags:
+        if len(lines) >= limit:
+            break
+        if row.kind == "anomaly" and row.status == "new" and row.severity == "high":
+            lines.append(f"new high flag: {row.rule_title}: {row.title or row.buyer_name or row.subject_label} "
+                         f"{row.link or row.subject_label}")
+    return [_plain(line) for line in lines[:limit]]
+
+
+def write_report(settings: Settings, week: str | None = None, out_dir: Path | None = None) -> ReportResult:
+    """Write report.html, report.md and flags.csv for ``week`` (default: the last complete ISO week
+    before the clock, ``settings.as_of`` or now, Kyiv time) into ``out_dir`` (default data/reports/<week>/).
+
+    Raises ValueError for a malformed week and monitor.store.StoreError when the database is missing.
+    """
+    generated_at = datetime.now(timezone.utc)
+    clock = settings.as_of or generated_at
+    chosen = parse_week(week) if week else last_complete_week(clock)
+    target = Path(out_dir) if out_dir else default_out_dir(chosen.label)
+    con = connect_read_only(settings.db_path)
+    try:
+        data = collect(
+            con, week=chosen, clock=clock, clock_pinned=settings.as_of is not None, generated_at=generated_at,
+            db_path=str(settings.db_path), schema_version=current_schema_version(con), version=__version__,
+            rules=rule_infos(), categories=category_infos(), raw_config=settings.raw)
+    finally:
+        con.close()
+    html, markdown, flags_csv = render_html(data), render_markdown(data), render_csv(data)
+    target.mkdir(parents=True, exist_ok=True)
+    paths = {name: target / name for name in ("report.html", "report.md", "flags.csv")}
+    _write_atomically(paths["report.html"], html, "utf-8")
+    _write_atomically(paths["report.md"], markdown, "utf-8")
+    _write_atomically(paths["flags.csv"], flags_csv, "utf-8-sig")  # the BOM makes Excel read UTF-8
+    all_processes = data.categories[0]
+    counts = {
+        "processes_week": all_processes.processes_week,
+        "processes_total": all_processes.processes_total,
+        "flags_new": data.summary_total("new"),
+        "flags_new_previous_week": data.summary_total("new_previous"),
+        "flags_still_open": data.summary_total("still_open"),
+        "flags_resolved": data.summary_total("resolved"),
+        "flags_open": data.summary_total("open_at_end"),
+        "opportunities_open": len(data.opportunities),
+        "csv_rows": len(data.flags),
+    }
+    log.info("report written", week=chosen.label, out_dir=str(target), **counts)
+    return ReportResult(week=chosen.label, out_dir=target, html=paths["report.html"], md=paths["report.md"],
+                        csv=paths["flags.csv"], counts=counts, top_findings=_top_findings(data))

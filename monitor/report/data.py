@@ -1,0 +1,472 @@
+"""What the weekly report shows, read from the database in a handful of set-based queries.
+
+Definitions (the report states them under each heading):
+
+- *ingested in the week*: the stored copy of the process was received (fetched or loaded) during the
+  week, Monday 00:00 to Monday 00:00 Kyiv time; that is new and updated processes.
+- values are summed per currency, never across currencies, and never for masked processes (their
+  values are hidden by ProZorro); test processes are left out everywhere.
+- a flag is *new* when first raised in the week, *still open* when raised before the week and not
+  resolved by its end, *resolved* when it stopped firing during the week.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import duckdb
+import orjson
+
+from monitor.report.meta import KINDS, SEVERITIES, CategoryInfo, RuleInfo
+from monitor.report.weeks import KYIV, Week
+
+PROZORRO_TENDER_URL = "https://prozorro.gov.ua/tender/{}"
+PROZORRO_PLAN_URL = "https://prozorro.gov.ua/plan/{}"
+CHART_QUARTERS = 8
+CHART_WEEKS = 12
+CHART_REGIONS = 10
+
+# evidence keys shown in their own columns (or used for the link), so not repeated under "evidence"
+_SHOWN_KEYS = {
+    "tender_public_id", "plan_public_id", "title", "buyer_name", "buyer_id", "buyer_edrpou", "region",
+    "amount", "currency", "value_amount", "value_currency",
+}
+
+
+@dataclasses.dataclass
+class CategoryRow:
+    """One line of the headline table: processes and value per currency, this week and in total."""
+
+    id: str | None
+    name: str
+    depth: int
+    processes_week: int = 0
+    processes_total: int = 0
+    masked_week: int = 0
+    masked_total: int = 0
+    value_week: dict[str, float] = dataclasses.field(default_factory=dict)
+    value_total: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class FlagRow:
+    """A flag as the report shows it: evidence plus the process behind it, with a link where there is one."""
+
+    rule_id: str
+    rule_title: str
+    kind: str
+    severity: str
+    subject_type: str
+    subject_id: str
+    ocid: str | None
+    flag_value: float | None
+    evidence: dict[str, Any]
+    first_seen: datetime
+    last_seen: datetime
+    resolved_at: datetime | None
+    status: str  # new | open | resolved (in the report's week)
+    tender_public_id: str | None
+    plan_public_id: str | None
+    title: str | None
+    buyer_name: str | None
+    buyer_id: str | None
+    region: str | None
+    amount: float | None
+    currency: str | None
+    masked: bool
+    deadline: datetime | None
+    link: str | None
+    subject_label: str  # what the link (or plain text) says: tenderID, planID, ocid, organization id
+
+    @property
+    def extra_evidence(self) -> list[tuple[str, Any]]:
+        """Evidence the fixed columns do not already show, plus the flag's own value when it says something."""
+        items = [(k, v) for k, v in self.evidence.items() if k not in _SHOWN_KEYS and v not in (None, "", [])]
+        if self.flag_value is not None and self.flag_value != 1.0 and self.flag_value != self.amount:
+            items.append(("flag value", self.flag_value))
+        return items
+
+
+@dataclasses.dataclass
+class SummaryRow:
+    kind: str
+    severity: str
+    new: int = 0
+    new_previous: int = 0
+    still_open: int = 0
+    resolved: int = 0
+    open_at_end: int = 0
+
+
+@dataclasses.dataclass
+class RuleSection:
+    rule: RuleInfo
+    rows: list[FlagRow]
+
+    def count(self, status: str) -> int:
+        return sum(1 for row in self.rows if row.status == status)
+
+    @property
+    def columns(self) -> set[str]:
+        """The optional columns any row fills: a rule about regions has no buyer and no value to show."""
+        shown = set()
+        for row in self.rows:
+            if row.subject_type != "region":
+                shown.add("subject")
+            if row.buyer_name or row.buyer_id:
+                shown.add("buyer")
+            if row.region:
+                shown.add("region")
+            if row.amount is not None or row.masked:
+                shown.add("value")
+        return shown
+
+
+@dataclasses.dataclass
+class ReportData:
+    week: Week
+    previous: Week
+    clock: datetime
+    clock_pinned: bool
+    generated_at: datetime
+    db_path: str
+    schema_version: int
+    version: str
+    main_currency: str
+    categories: list[CategoryRow]
+    summary: list[SummaryRow]
+    flags: list[FlagRow]
+    opportunities: list[FlagRow]
+    sections: list[RuleSection]
+    quiet_rules: list[RuleInfo]
+    failed_rules: list[tuple[str, str]]
+    spend_by_quarter: tuple[list[str], list[tuple[str, str, list[float]]]]  # quarter labels; (id, name, values)
+    spend_by_region: list[tuple[str, float, int]]  # region, value, processes
+    flags_by_week: tuple[list[Week], dict[str, list[int]]]  # weeks; kind → new flags per week
+    newest_record: datetime | None
+    last_run: tuple[str, str, datetime | None] | None
+
+    @property
+    def week_complete(self) -> bool:
+        return self.clock >= self.week.end
+
+    @property
+    def next_deadline(self) -> datetime | None:
+        return next((r.deadline for r in self.opportunities if r.deadline), None)
+
+    def summary_total(self, field: str, kind: str | None = None) -> int:
+        return sum(getattr(r, field) for r in self.summary if kind is None or r.kind == kind)
+
+
+def _publisher_pages(raw_config: dict[str, Any]) -> dict[str, str]:
+    """Publisher name → ``page_url`` template (``{ocid}``) from ``[[ocds.publishers]]``, when configured."""
+    pages = {}
+    ocds = raw_config.get("ocds") if isinstance(raw_config, dict) else None
+    for publisher in (ocds or {}).get("publishers", []) if isinstance(ocds, dict) else []:
+        if isinstance(publisher, dict) and isinstance(publisher.get("page_url"), str) and "{ocid}" in publisher["page_url"] \
+                and publisher["page_url"].startswith(("https://", "http://")):
+            pages[str(publisher.get("name"))] = publisher["page_url"]
+    return pages
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+_LOCAL_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2})?))?(?:\s*Kyiv time)?$")
+
+
+def parse_moment(value: Any) -> datetime | None:
+    """A date-time written by a rule: ISO with an offset, or Kyiv local time (``2026-11-27 18:00 Kyiv time``);
+    a bare date means the end of that day in Kyiv."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        match = _LOCAL_TIME.match(text)
+        if not match:
+            return None
+        day, clock = match.groups()
+        try:
+            moment = datetime.fromisoformat(f"{day} {clock or '23:59:59'}")
+        except ValueError:
+            return None
+    if moment.tzinfo is None:
+        if len(text) == 10:
+            moment = moment.replace(hour=23, minute=59, second=59)
+        moment = moment.replace(tzinfo=KYIV)
+    return moment
+
+
+def _deadline(evidence: dict[str, Any]) -> datetime | None:
+    """The evidence's ``deadline`` (or, failing that, ``tender_end``), as an aware date-time."""
+    return parse_moment(evidence.get("deadline")) or parse_moment(evidence.get("tender_end"))
+
+
+def _status(first_seen: datetime, resolved_at: datetime | None, week: Week) -> str:
+    if resolved_at is not None and week.start <= resolved_at < week.end:
+        return "resolved"
+    if first_seen >= week.start:
+        return "new"
+    return "open"
+
+
+_FLAGS_SQL = """
+SELECT f.rule_id, f.kind, f.severity, f.subject_type, f.subject_id, f.ocid, f.value, f.evidence::VARCHAR,
+       f.first_seen, f.last_seen, f.resolved_at,
+       p.tender_public_id, p.title, p.buyer_id, p.buyer_name, p.region, p.value_amount, p.value_currency,
+       coalesce(p.is_masked, false), p.source, o.name, o.region
+FROM flags f
+LEFT JOIN processes p ON p.ocid = f.ocid
+LEFT JOIN organizations o ON o.org_id = f.subject_id
+WHERE f.first_seen < $end AND (f.resolved_at IS NULL OR f.resolved_at >= $start)
+"""
+
+
+def _flag_rows(con: duckdb.DuckDBPyConnection, week: Week, rules: dict[str, RuleInfo],
+               pages: dict[str, str]) -> list[FlagRow]:
+    rows = []
+    for (rule_id, kind, severity, subject_type, subject_id, ocid, value, evidence_text, first_seen, last_seen,
+         resolved_at, p_tender, p_title, p_buyer_id, p_buyer_name, p_region, p_amount, p_currency, masked, source,
+         org_name, org_region) in con.execute(_FLAGS_SQL, {"start": week.start, "end": week.end}).fetchall():
+        try:
+            evidence = orjson.loads(evidence_text) if evidence_text else {}
+        except orjson.JSONDecodeError:
+            evidence = {"evidence": evidence_text}
+        if not isinstance(evidence, dict):
+            evidence = {"evidence": evidence}
+        tender_public_id = _text(evidence.get("tender_public_id")) or _text(p_tender)
+        plan_public_id = _text(evidence.get("plan_public_id"))
+        amount = _number(evidence.get("amount", evidence.get("value_amount")))
+        currency = _text(evidence.get("currency", evidence.get("value_currency")))
+        if amount is None and not masked:
+            amount, currency = _number(p_amount), _text(p_currency) or currency
+        if tender_public_id:
+            link, label = PROZORRO_TENDER_URL.format(quote(tender_public_id, safe="-")), tender_public_id
+        elif plan_public_id:
+            link, label = PROZORRO_PLAN_URL.format(quote(plan_public_id, safe="-")), plan_public_id
+        elif ocid and source in pages:
+            link, label = pages[source].replace("{ocid}", quote(ocid, safe="-")), ocid
+        else:
+            link, label = None, ocid or subject_id
+        is_organization = subject_type in ("buyer", "procuring-entity", "tenderer")
+        rule = rules.get(rule_id)
+        rows.append(FlagRow(
+            rule_id=rule_id, rule_title=rule.title if rule else rule_id, kind=kind, severity=severity,
+            subject_type=subject_type, subject_id=subject_id, ocid=ocid, flag_value=value, evidence=evidence,
+            first_seen=first_seen, last_seen=last_seen, resolved_at=resolved_at,
+            status=_status(first_seen, resolved_at, week),
+            tender_public_id=tender_public_id, plan_public_id=plan_public_id,
+            title=_text(evidence.get("title")) or _text(p_title),
+            buyer_name=_text(evidence.get("buyer_name")) or _text(p_buyer_name)
+            or (_text(org_name) if subject_type in ("buyer", "procuring-entity") else None),
+            buyer_id=_text(evidence.get("buyer_id")) or _text(p_buyer_id)
+            or (subject_id if subject_type in ("buyer", "procuring-entity") else None),
+            region=_text(evidence.get("region")) or _text(p_region) or (_text(org_region) if is_organization else None)
+            or (subject_id if subject_type == "region" else None),
+            amount=None if masked else amount, currency=currency, masked=bool(masked),
+            deadline=_deadline(evidence),
+            link=link,
+            subject_label=(f"{org_name} ({subject_id})" if subject_type == "tenderer" and org_name else label),
+        ))
+    order = {"new": 0, "open": 1, "resolved": 2}
+    rows.sort(key=lambda r: (order[r.status], -(r.amount or 0), r.first_seen, r.subject_id))
+    return rows
+
+
+def _categories(con: duckdb.DuckDBPyConnection, week: Week, infos: list[CategoryInfo]) -> list[CategoryRow]:
+    found = con.execute(
+        """
+        WITH p AS (
+            SELECT p.ocid, p.is_masked, p.value_amount, p.value_currency,
+                   coalesce(r.fetched_at >= $start AND r.fetched_at < $end, false) AS in_week
+            FROM processes p
+            LEFT JOIN raw_records r ON r.source || ':' || r.kind || ':' || r.id = p.raw_key
+            WHERE NOT p.is_test
+        ), tagged AS (
+            SELECT NULL::VARCHAR AS category, * FROM p
+            UNION ALL
+            SELECT c.category, p.* FROM p JOIN (SELECT DISTINCT ocid, category FROM classifications) c USING (ocid)
+        )
+        SELECT category, value_currency, count(*), count(*) FILTER (in_week),
+               count(*) FILTER (is_masked), count(*) FILTER (is_masked AND in_week),
+               sum(value_amount) FILTER (NOT is_masked), sum(value_amount) FILTER (NOT is_masked AND in_week)
+        FROM tagged GROUP BY ALL
+        """,
+        {"start": week.start, "end": week.end},
+    ).fetchall()
+    rows: dict[str | None, CategoryRow] = {None: CategoryRow(None, "All processes", 0)}
+    for info in infos:
+        rows[info.id] = CategoryRow(info.id, info.name, info.depth)
+    for category, currency, total, in_week, masked, masked_week, value, value_week in found:
+        row = rows.setdefault(category, CategoryRow(category, category, 1))
+        row.processes_total += total
+        row.processes_week += in_week
+        row.masked_total += masked
+        row.masked_week += masked_week
+        if currency and value is not None:
+            row.value_total[currency] = row.value_total.get(currency, 0.0) + value
+        if currency and value_week is not None:
+            row.value_week[currency] = row.value_week.get(currency, 0.0) + value_week
+    for row in rows.values():  # the largest currency first
+        row.value_total = dict(sorted(row.value_total.items(), key=lambda kv: -kv[1]))
+        row.value_week = dict(sorted(row.value_week.items(), key=lambda kv: -kv[1]))
+    return list(rows.values())
+
+
+def _summary(con: duckdb.DuckDBPyConnection, week: Week, previous: Week, flags: list[FlagRow]) -> list[SummaryRow]:
+    rows = {(k, s): SummaryRow(k, s) for k in KINDS for s in SEVERITIES}
+    for row in flags:
+        line = rows.setdefault((row.kind, row.severity), SummaryRow(row.kind, row.severity))
+        if row.first_seen >= week.start:
+            line.new += 1
+        elif row.resolved_at is None or row.resolved_at >= week.end:
+            line.still_open += 1
+        if row.status == "resolved":
+            line.resolved += 1
+        if row.resolved_at is None or row.resolved_at >= week.end:
+            line.open_at_end += 1
+    for kind, severity, count in con.execute(
+            "SELECT kind, severity, count(*) FROM flags WHERE first_seen >= $start AND first_seen < $end GROUP BY ALL",
+            {"start": previous.start, "end": previous.end}).fetchall():
+        rows.setdefault((kind, severity), SummaryRow(kind, severity)).new_previous = count
+    return [r for r in rows.values() if r.new or r.new_previous or r.still_open or r.resolved or r.open_at_end]
+
+
+def _main_currency(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute(
+        "SELECT value_currency FROM processes WHERE value_currency IS NOT NULL AND NOT is_masked AND NOT is_test "
+        "AND ocid IN (SELECT ocid FROM classifications) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()
+    return row[0] if row else "UAH"
+
+
+_PUBLISHED = "coalesce(p.date_published, p.date_created, p.tender_start)"
+
+
+def _quarter_start(day: datetime) -> datetime:
+    return datetime(day.year, 3 * ((day.month - 1) // 3) + 1, 1, tzinfo=KYIV)
+
+
+def _spend_by_quarter(con: duckdb.DuckDBPyConnection, week: Week, currency: str,
+                      infos: list[CategoryInfo]) -> tuple[list[str], list[tuple[str, str, list[float]]]]:
+    last = _quarter_start(week.start)
+    starts = [last]
+    for _ in range(CHART_QUARTERS - 1):
+        starts.insert(0, _quarter_start(starts[0] - timedelta(days=1)))
+    labels = [f"{s.year} Q{(s.month - 1) // 3 + 1}" for s in starts]
+    index = {(s.year, s.month): i for i, s in enumerate(starts)}
+    sectors = [c for c in infos if c.depth == 0]
+    series = {c.id: [0.0] * len(starts) for c in sectors}
+    for category, quarter, value in con.execute(
+            f"""
+            SELECT c.category, date_trunc('quarter', timezone('Europe/Kyiv', {_PUBLISHED})) AS quarter,
+                   sum(p.value_amount)
+            FROM processes p JOIN (SELECT DISTINCT ocid, category FROM classifications) c USING (ocid)
+            WHERE NOT p.is_masked AND NOT p.is_test AND p.value_currency = $currency
+              AND {_PUBLISHED} >= $start AND {_PUBLISHED} < $end AND list_contains($sectors, c.category)
+            GROUP BY ALL
+            """,
+            {"currency": currency, "start": starts[0], "end": week.end,
+             "sectors": [c.id for c in sectors]}).fetchall():
+        position = index.get((quarter.year, quarter.month))
+        if position is not None and value is not None:
+            series[category][position] += value
+    return labels, [(c.id, c.name, series[c.id]) for c in sectors]
+
+
+def _spend_by_region(con: duckdb.DuckDBPyConnection, week: Week, currency: str) -> list[tuple[str, float, int]]:
+    start = week.end - timedelta(days=365)
+    return [(region, value, count) for region, value, count in con.execute(
+        f"""
+        SELECT coalesce(p.region, 'region unknown'), sum(p.value_amount), count(*)
+        FROM processes p
+        WHERE NOT p.is_masked AND NOT p.is_test AND p.value_currency = $currency AND p.value_amount IS NOT NULL
+          AND {_PUBLISHED} >= $start AND {_PUBLISHED} < $end
+          AND p.ocid IN (SELECT ocid FROM classifications)
+        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {CHART_REGIONS}
+        """,
+        {"currency": currency, "start": start, "end": week.end}).fetchall()]
+
+
+def _flags_by_week(con: duckdb.DuckDBPyConnection, week: Week) -> tuple[list[Week], dict[str, list[int]]]:
+    weeks = [week.shifted(-i) for i in range(CHART_WEEKS - 1, -1, -1)]
+    counts = {kind: [0] * len(weeks) for kind in KINDS}
+    for index, kind, count in con.execute(
+            """
+            SELECT w.i, f.kind, count(*)
+            FROM (SELECT unnest($starts) AS s, unnest($ends) AS e, unnest($idx) AS i) w
+            JOIN flags f ON f.first_seen >= w.s AND f.first_seen < w.e
+            GROUP BY ALL
+            """,
+            {"starts": [w.start for w in weeks], "ends": [w.end for w in weeks],
+             "idx": list(range(len(weeks)))}).fetchall():
+        counts.setdefault(kind, [0] * len(weeks))[index] = count
+    return weeks, counts
+
+
+def _failed_rules(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    return con.execute(
+        "SELECT rule_id, arg_max(error, evaluated_at) FROM rule_runs GROUP BY rule_id "
+        "HAVING arg_max(status, evaluated_at) = 'failed' ORDER BY rule_id").fetchall()
+
+
+def collect(con: duckdb.DuckDBPyConnection, *, week: Week, clock: datetime, clock_pinned: bool,
+            generated_at: datetime, db_path: str, schema_version: int, version: str,
+            rules: dict[str, RuleInfo], categories: list[CategoryInfo], raw_config: dict[str, Any]) -> ReportData:
+    """Everything the report shows for ``week``, read through ``con`` (read-only is enough)."""
+    previous = week.shifted(-1)
+    flags = _flag_rows(con, week, rules, _publisher_pages(raw_config))
+    opportunities = sorted(  # soonest deadline first; those without a deadline after them, largest first
+        (r for r in flags if r.kind == "opportunity" and r.status != "resolved"),
+        key=lambda r: (r.deadline is None, r.deadline or clock, -(r.amount or 0), r.subject_id))
+    grouped: dict[str, list[FlagRow]] = defaultdict(list)
+    for row in flags:
+        grouped[row.rule_id].append(row)
+    infos = dict(rules)
+    for rule_id, rows in grouped.items():
+        if rule_id not in infos:  # its rule file is gone: keep the flags, name them by id
+            infos[rule_id] = RuleInfo(rule_id, rule_id, rows[0].kind, rows[0].severity, "")
+    severity_order = {s: i for i, s in enumerate(SEVERITIES)}
+    kind_order = {k: i for i, k in enumerate(KINDS)}
+
+    def rule_order(rule: RuleInfo) -> tuple:
+        return (kind_order.get(rule.kind, 9), severity_order.get(rule.severity, 9), rule.id)
+
+    sections = [RuleSection(infos[rule_id], rows) for rule_id, rows in grouped.items()]
+    sections.sort(key=lambda s: rule_order(s.rule))
+    quiet = sorted((r for r in rules.values() if r.id not in grouped), key=rule_order)
+    currency = _main_currency(con)
+    newest = con.execute("SELECT max(date_modified) FROM raw_records").fetchone()[0]
+    last_run = con.execute(
+        "SELECT command, status, coalesce(finished_at, started_at) FROM runs "
+        "WHERE command IN ('ingest', 'load', 'nightly') ORDER BY run_id DESC LIMIT 1").fetchone()
+    return ReportData(
+        week=week, previous=previous, clock=clock, clock_pinned=clock_pinned, generated_at=generated_at,
+        db_path=db_path, schema_version=schema_version, version=version, main_currency=currency,
+        categories=_categories(con, week, categories),
+        summary=_summary(con, week, previous, flags),
+        flags=flags, opportunities=opportunities, sections=sections, quiet_rules=quiet,
+        failed_rules=_failed_rules(con),
+        spend_by_quarter=_spend_by_quarter(con, week, currency, categories),
+        spend_by_region=_spend_by_region(con, week, currency),
+        flags_by_week=_flags_by_week(con, week),
+        newest_record=newest, last_run=tuple(last_run) if last_run else None,
+    )
