@@ -53,28 +53,30 @@ def _step(title: str, argv: list[str]) -> None:
     log.info("demo step finished", step=title, seconds=round(time.monotonic() - started, 1))
 
 
-def _findings(db_path: Path, limit: int = 5) -> str:
-    """The opportunities with the nearest deadlines and the anomaly rules that fired most."""
+def _findings(db_path: Path) -> str:
+    """One opportunity per rule (open deadlines first, then the largest) and the open flags per rule."""
     con = connect_read_only(db_path)
     try:
         opportunities = con.execute(
             """
             SELECT rule_id, subject_id, evidence->>'deadline' AS deadline, evidence->>'title' AS title,
                    evidence->>'buyer_name' AS buyer, evidence->>'region' AS region,
-                   evidence->>'tender_public_id' AS tender
+                   evidence->>'tender_public_id' AS tender, CAST(evidence->'categories' AS VARCHAR[]) AS categories
             FROM flags WHERE resolved_at IS NULL AND kind = 'opportunity'
-            ORDER BY deadline IS NULL, deadline, rule_id, subject_id LIMIT ?""", [limit]).fetchall()
+            QUALIFY row_number() OVER (PARTITION BY rule_id ORDER BY deadline NULLS LAST, value DESC, subject_id) = 1
+            ORDER BY deadline IS NULL, deadline, rule_id""").fetchall()
         per_rule = con.execute(
             """SELECT kind, rule_id, count(*) FROM flags WHERE resolved_at IS NULL
                GROUP BY ALL ORDER BY kind DESC, count(*) DESC, rule_id""").fetchall()
     finally:
         con.close()
-    lines = ["Top opportunities (nearest deadline first):"]
-    for rule_id, subject, deadline, title, buyer, region, tender in opportunities:
-        where = ", ".join(part for part in (buyer, region) if part)
+    lines = ["One finding per opportunity rule (open deadlines first):"]
+    for rule_id, subject, deadline, title, buyer, region, tender, categories in opportunities:
+        what = title or f"{subject}: {', '.join(categories or [])}"
+        where = ", ".join(part for part in (buyer, region) if part and part != subject)
         link = f" https://prozorro.gov.ua/tender/{tender}" if tender else ""
-        lines.append(f"  - [{rule_id}] {title or subject}" + (f" — {where}" if where else "")
-                     + (f" (deadline {deadline[:16]})" if deadline else "") + link)
+        lines.append(f"  - [{rule_id}] {what}" + (f" — {where}" if where else "")
+                     + (f" (deadline {deadline})" if deadline else "") + link)
     lines.append("Open flags per rule:")
     lines += [f"  {count:>6}  {kind:<11} {rule_id}" for kind, rule_id, count in per_rule]
     return "\n".join(lines)
