@@ -145,3 +145,30 @@ def test_after_store_steps_can_skip_the_flags(tmp_path, monkeypatch):
         assert con.execute("SELECT count(*) FROM classified_processes").fetchone()[0] == 7
     monkeypatch.setenv("MONITOR_AFTER_STORE", "colour")
     assert main(["--db", str(db), "load", str(R018)]) == 2
+
+
+def test_float_noise_and_duplicate_keys_do_not_change_an_unchanged_flag(tmp_path, db):
+    # 0.1 + 0.2 is 0.30000000000000004: a parallel sum's last bits vary from run to run, so values
+    # and evidence are rounded; two rows for one key (records sharing a tenderID) merge in a fixed order
+    write_rule(tmp_path, "noisy", "SELECT ocid AS subject_id, ocid, 0.1 + 0.2 AS value, 0.1 + 0.2 AS total, "
+                                  "t.title FROM processes, (VALUES ('b'), ('a')) t(title)")
+    (rule,) = load_rules(tmp_path)
+    first = evaluate(db, [rule])
+    assert first.new > 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        values = con.execute("SELECT DISTINCT value, evidence->>'total', evidence->>'title' FROM flags "
+                             "WHERE rule_id = 'noisy'").fetchall()
+    assert values == [(0.3, "0.3", "a")]
+    again = evaluate(db, [rule])
+    assert (again.new, again.changed, again.resolved) == (0, 0, 0)
+
+
+def test_the_clock_is_a_parameter_and_a_pinned_clock_stamps_the_history(tmp_path, db):
+    write_rule(tmp_path, "clocked", "SELECT ocid AS subject_id, ocid, $as_of AS evaluated_for FROM processes")
+    (rule,) = load_rules(tmp_path)
+    pinned = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
+    evaluate(db, [rule], as_of=pinned)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT DISTINCT first_seen, evidence->>'evaluated_for' FROM flags "
+                           "WHERE rule_id = 'clocked'").fetchall()
+    assert len(rows) == 1 and rows[0][0] == pinned and rows[0][1].startswith("2026-11-20 10:00:00")

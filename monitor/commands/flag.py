@@ -6,10 +6,13 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from monitor.classify.categories import CategoryError, load_categories
 from monitor.cli import BadInput, pass_app
 from monitor.config import parse_as_of
+from monitor.logs import show_progress
 from monitor.flags.engine import Evaluation, evaluate
 from monitor.flags.rules import RuleError, load_rules
 
@@ -33,7 +36,11 @@ def evaluate_rules(db_path: Path, rule_ids: list[str] | None = None, memory_limi
         if unknown:
             raise BadInput(f"unknown rule(s) {', '.join(unknown)}; see monitor rules list")
         rules = [r for r in rules if r.id in rule_ids]
-    return evaluate(db_path, rules, memory_limit=memory_limit, as_of=as_of)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), disable=not show_progress(), transient=True) as progress:
+        task = progress.add_task("flag rules", total=len(rules))
+        return evaluate(db_path, rules, memory_limit=memory_limit, as_of=as_of,
+                        on_rule=lambda outcome: progress.update(task, advance=1, description=outcome.rule_id))
 
 
 @click.command()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -62,13 +63,20 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _wrapped(rule: Rule, columns: list[str]) -> str:
-    """The rule's query turned into rows of RESULT_SCHEMA (the extra columns become JSON evidence)."""
+def _wrapped(rule: Rule, columns: list[str], floats: set[str] = frozenset()) -> str:
+    """The rule's query turned into rows of RESULT_SCHEMA (the extra columns become JSON evidence).
+
+    Floating-point columns are rounded to 6 decimals: a parallel sum adds in a varying order, and
+    its last bits must not make an unchanged flag look changed.
+    """
+    def column(name: str) -> str:
+        return f"round(r.{_quote(name)}, 6)" if name in floats else f"r.{_quote(name)}"
+
     evidence = [c for c in columns if c not in ("subject_id", "ocid", "value")]
-    evidence_sql = ("to_json(struct_pack(" + ", ".join(f"{_quote(c)} := r.{_quote(c)}" for c in evidence) + "))"
+    evidence_sql = ("to_json(struct_pack(" + ", ".join(f"{_quote(c)} := {column(c)}" for c in evidence) + "))"
                     if evidence else "NULL")
     ocid_sql = "r.ocid::VARCHAR" if "ocid" in columns else "NULL::VARCHAR"
-    value_sql = "TRY_CAST(r.value AS DOUBLE)" if "value" in columns else "1.0"
+    value_sql = "round(TRY_CAST(r.value AS DOUBLE), 6)" if "value" in columns else "1.0"
     scope = ""
     if rule.categories:
         scope = ("WHERE r.ocid IN (SELECT ocid FROM classifications WHERE category IN ("
@@ -83,12 +91,14 @@ def _wrapped(rule: Rule, columns: list[str]) -> str:
 
 def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]) -> pa.Table:
     used = {name: params[name] for name in set(_PARAM.findall(rule.query))}
-    columns = con.sql(f"SELECT * FROM ({rule.query}) LIMIT 0", params=used).columns
+    probe = con.sql(f"SELECT * FROM ({rule.query}) LIMIT 0", params=used)
+    columns = probe.columns
+    floats = {name for name, kind in zip(columns, probe.types) if str(kind) in ("DOUBLE", "FLOAT")}
     if "subject_id" not in columns:
         raise ValueError(f"the query returns no subject_id column (it returns {', '.join(columns)})")
     if rule.subject == "process" and "ocid" not in columns:
         raise ValueError("a rule about processes must return an ocid column")
-    relation = con.sql(_wrapped(rule, columns), params=used)
+    relation = con.sql(_wrapped(rule, columns, floats), params=used)
     # DuckDB 2 names it to_arrow_table; 1.x had arrow() return a Table
     table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
     return table.cast(RESULT_SCHEMA)
@@ -101,7 +111,8 @@ def _as_datetime(value: Any) -> datetime:
 
 
 def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[str, Any]] | None = None,
-                  as_of: datetime | None = None) -> tuple[pa.Table, list[RuleOutcome]]:
+                  as_of: datetime | None = None,
+                  on_rule: Callable[[RuleOutcome], None] | None = None) -> tuple[pa.Table, list[RuleOutcome]]:
     """Evaluate ``rules`` on a read-only, no-external-access connection; return their rows and outcomes.
 
     Every rule may read ``$as_of`` (the evaluation clock, default now) without declaring it; an
@@ -126,6 +137,8 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
                 log.error("rule failed", rule=rule.id, file=str(rule.path), error=outcome.error)
             outcome.seconds = round(time.monotonic() - started, 3)
             outcomes.append(outcome)
+            if on_rule:
+                on_rule(outcome)
     finally:
         con.close()
     rows = pa.concat_tables(tables) if tables else RESULT_SCHEMA.empty_table()
@@ -134,8 +147,10 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
 
 _MERGE = """
 CREATE OR REPLACE TEMP TABLE flag_now AS
-SELECT rule_id, arg_max(kind, value) AS kind, arg_max(severity, value) AS severity, subject_type, subject_id,
-       ocid, max(value) AS value, arg_max(evidence, value) AS evidence
+SELECT rule_id, any_value(kind) AS kind, any_value(severity) AS severity, subject_type, subject_id,
+       ocid, max(value) AS value,
+       -- several rows for one key (records sharing a tenderID): the largest value, then a fixed order
+       first(evidence ORDER BY value DESC NULLS LAST, evidence) AS evidence
 FROM flag_rows GROUP BY rule_id, subject_type, subject_id, ocid;
 
 CREATE OR REPLACE TEMP TABLE flag_open AS
@@ -176,7 +191,7 @@ def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[
 
 def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str, Any]] | None = None,
              now: datetime | None = None, memory_limit: str | None = None,
-             as_of: datetime | None = None) -> Evaluation:
+             as_of: datetime | None = None, on_rule: Callable[[RuleOutcome], None] | None = None) -> Evaluation:
     """Evaluate ``rules`` against the database at ``db_path`` and update ``flags``; the path must not be open.
 
     ``as_of`` is the clock the rules read (``$as_of``); ``now`` stamps the flags' history. A pinned
@@ -185,7 +200,7 @@ def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str,
     """
     now = now or as_of or datetime.now(timezone.utc)
     connect(db_path, memory_limit=memory_limit).close()  # migrate first: the sandbox cannot
-    rows, outcomes = run_sandboxed(db_path, rules, overrides, as_of)
+    rows, outcomes = run_sandboxed(db_path, rules, overrides, as_of, on_rule)
     evaluated = [o.rule_id for o in outcomes if not o.error]
     con = connect(db_path, memory_limit=memory_limit)
     try:
