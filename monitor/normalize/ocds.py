@@ -85,7 +85,9 @@ SELECT ocid, raw_key, i.id AS item_id, i.relatedLot AS lot_id, pm_str(i.descript
 FROM (SELECT ocid, raw_key, unnest(t.tender.items) AS i FROM oc_release);
 
 INSERT INTO bids BY NAME
-SELECT ocid, raw_key, b.id AS bid_id, lot AS lot_id, b.status, pm_ts(b.date) AS date,
+SELECT ocid, raw_key, b.id AS bid_id, lot AS lot_id, b.status,
+       b.status AS status_ocds,   -- already an OCDS code (bidStatus); prozorro.py maps native ones
+       pm_ts(b.date) AS date,
        list_filter(list_transform(b.tenderers, lambda o: oc_org(pmap, o.id)), lambda v: v IS NOT NULL) AS tenderer_ids,
        tenderer_ids[1] AS tenderer_id,
        b.value.amount AS value_amount, b.value.currency AS value_currency

@@ -16,8 +16,39 @@ from monitor.normalize.structures import (
     as_sql_literal,
 )
 
+# Bid statuses as OCDS codes (bids.status_ocds), so rules written for OCDS (Cardinal's) read native
+# tenders too. The base mapping is ProZorro's own OCDS publication (the API's ?opt_schema=ocds view):
+# ProzorroUKR/openprocurement.api, src/openprocurement/tender/core/procedure/schema/ocds.py,
+# convert_bid(): a status containing "invalid" (invalid, invalid.pre-qualification) -> disqualified,
+# active -> valid, deleted -> withdrawn, anything else (draft, pending, unsuccessful) -> pending;
+# target codelist: the OCDS bids extension's bidStatus (invited, pending, valid, disqualified, withdrawn).
+# Two additions, because ProZorro records a rejection on the award or the qualification, not on the bid:
+# * a bid whose award for that lot (bid_id + lotID) is unsuccessful, with no active or pending award
+#   for the same bid and lot, was rejected at qualification -> disqualified, though its bid status
+#   stays "active" in the native data (and "valid" in ProZorro's OCDS);
+# * an "unsuccessful" bid (or lotValue) with an unsuccessful pre-qualification decision
+#   (qualifications[], bidID + lotID) was rejected at pre-qualification -> disqualified; an
+#   "unsuccessful" bid without one was never judged (the lot or tender failed for too few bids, or a
+#   rating cut-off) and stays pending, as in ProZorro's OCDS.
+# The row's status is the lotValue's where the bid is active/pending/unsuccessful (one row per lot),
+# the bid's otherwise (invalid, deleted, draft win over any lotValue); a bid without a status counts as
+# active, as openprocurement.api reads it (bid.get("status", "active")).
+# Migration 0006 applies the same mapping to rows stored before the column existed.
+_BID_STATUS_OCDS = """
+CREATE OR REPLACE TEMP MACRO pz_bid_row_status(bid_status, lot_status) AS
+    CASE WHEN bid_status IS NULL OR bid_status IN ('active', 'pending', 'unsuccessful')
+         THEN coalesce(lot_status, bid_status) ELSE bid_status END;
+CREATE OR REPLACE TEMP MACRO pz_bid_status_ocds(status, award_rejected, prequalification_rejected) AS
+    CASE WHEN contains(status, 'invalid') THEN 'disqualified'
+         WHEN status = 'deleted' THEN 'withdrawn'
+         WHEN award_rejected THEN 'disqualified'
+         WHEN status = 'unsuccessful' AND prequalification_rejected THEN 'disqualified'
+         WHEN status IS NULL OR status = 'active' THEN 'valid'
+         ELSE 'pending' END;
+"""
+
 # "masked": config.restricted, or the masker's placeholder seen in the text (older dumps lack config).
-_TENDERS = f"""
+_TENDERS = _BID_STATUS_OCDS + f"""
 CREATE OR REPLACE TEMP TABLE pz_tender AS
 SELECT raw_key, source, ocid, date_modified AS record_date,
        (coalesce(restricted, false) OR contains(body, '"Приховано"')) AS masked,
@@ -99,15 +130,25 @@ FROM (SELECT ocid, raw_key, masked, unnest(t.items) AS i FROM pz_tender);
 
 INSERT INTO bids BY NAME
 SELECT ocid, raw_key, b.id AS bid_id, lv.relatedLot AS lot_id, coalesce(lv.status, b.status) AS status,
+       pz_bid_status_ocds(
+           pz_bid_row_status(b.status, lv.status),
+           coalesce(len(list_filter(awards, lambda a: a.bid_id = b.id AND a.status = 'unsuccessful'
+                        AND (a.lotID IS NULL OR lv.relatedLot IS NULL OR a.lotID = lv.relatedLot))) > 0, false)
+             AND coalesce(len(list_filter(awards, lambda a: a.bid_id = b.id AND a.status IN ('active', 'pending')
+                        AND (a.lotID IS NULL OR lv.relatedLot IS NULL OR a.lotID = lv.relatedLot))) = 0, true),
+           coalesce(len(list_filter(qualifications, lambda q: q.bidID = b.id AND q.status = 'unsuccessful'
+                        AND (q.lotID IS NULL OR lv.relatedLot IS NULL OR q.lotID = lv.relatedLot))) > 0, false)
+       ) AS status_ocds,
        pm_ts(b.date) AS date,
        list_filter(list_transform(b.tenderers, lambda o: pm_org_id(o.identifier.scheme, o.identifier.id)), lambda x: x IS NOT NULL) AS tenderer_ids,
        tenderer_ids[1] AS tenderer_id,
        pm_money(coalesce(lv.value.amount, b.value.amount), masked) AS value_amount,
        coalesce(lv.value.currency, b.value.currency) AS value_currency
 FROM (
-    SELECT ocid, raw_key, masked, b,
+    SELECT ocid, raw_key, masked, awards, qualifications, b,
            unnest(CASE WHEN len(b.lotValues) > 0 THEN b.lotValues ELSE [NULL] END) AS lv
-    FROM (SELECT ocid, raw_key, masked, unnest(t.bids) AS b FROM pz_tender)
+    FROM (SELECT ocid, raw_key, masked, t.awards AS awards, t.qualifications AS qualifications,
+                 unnest(t.bids) AS b FROM pz_tender)
 );
 
 INSERT INTO awards BY NAME
@@ -116,8 +157,13 @@ SELECT ocid, raw_key, a.id AS award_id, a.bid_id, a.lotID AS lot_id, a.status, p
        list_filter(list_transform(a.suppliers, lambda o: pm_org_id(o.identifier.scheme, o.identifier.id)), lambda x: x IS NOT NULL) AS supplier_ids,
        supplier_ids[1] AS supplier_id,
        pm_str(a.suppliers[1].name) AS supplier_name,
-       coalesce(len(a.complaints), 0) AS complaints_count
-FROM (SELECT ocid, raw_key, masked, unnest(t.awards) AS a FROM pz_tender);
+       coalesce(len(a.complaints), 0) AS complaints_count,
+       -- the award's items, as ProZorro's OCDS publication gives them (schema/ocds.py convert_awards):
+       -- the items of the award's lot, or every item when the tender has no lots
+       list_transform(list_filter(items, lambda i: lots_count = 0 OR a.lotID IS NULL OR i.relatedLot = a.lotID),
+                      lambda i: i.classification.id) AS item_cpvs
+FROM (SELECT ocid, raw_key, masked, t.items AS items, coalesce(len(t.lots), 0) AS lots_count,
+             unnest(t.awards) AS a FROM pz_tender);
 
 -- In-tender contracts are slim copies; a contract object from the contracts feed wins over them.
 INSERT INTO contracts BY NAME

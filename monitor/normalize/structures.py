@@ -101,7 +101,9 @@ PROZORRO_TENDER = {
         {"status": _S, "reasonType": _S, "cancellationOf": _S, "relatedLot": _S, "complaints": _COMPLAINTS}
     ],
     "complaints": _COMPLAINTS,
-    "qualifications": [{"complaints": _COMPLAINTS}],
+    # pre-qualification decisions (openEU, competitive dialogue, framework agreements): an unsuccessful
+    # one is how a bid (or one lot of it) is disqualified before the auction; read for bids.status_ocds
+    "qualifications": [{"bidID": _S, "lotID": _S, "status": _S, "complaints": _COMPLAINTS}],
 }
 
 PROZORRO_CONTRACT = {
