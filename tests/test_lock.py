@@ -65,8 +65,9 @@ def test_a_second_holder_in_the_same_process_is_refused(db_path: Path):
     assert f"started at {me.started_at}" in message and str(lock_path(db_path)) in message
 
 
-def test_a_holder_in_another_process_makes_nightly_and_ingest_exit_3(run_cli, db_path, holder_process):
-    for command in (["nightly"], ["ingest", "prozorro-tenders"]):
+def test_a_holder_in_another_process_makes_nightly_ingest_and_load_exit_3(run_cli, db_path, holder_process):
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample" / "plan-complete.json"
+    for command in (["nightly"], ["ingest", "prozorro-tenders"], ["load", str(sample)]):
         code, out, err = run_cli("--db", db_path, *command)
         assert code == 3, err
         assert "another run holds the lock" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from pathlib import Path
 
 import click
 import structlog
@@ -16,8 +17,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from monitor.logs import show_progress
 from monitor.cli import BadInput, pass_app
+from monitor.config import Settings
 from monitor.loading.files import (
     FileResult,
     InputError,
@@ -25,6 +26,8 @@ from monitor.loading.files import (
     find_files,
     read_file,
 )
+from monitor.lock import hold_lock
+from monitor.logs import show_progress
 from monitor.pipeline import after_store
 from monitor.runs import finish_run, start_run
 from monitor.store import connect
@@ -65,10 +68,22 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
         max_record_bytes=int(settings.max_record_mb * (1 << 20)),
         batch_rows=settings.batch_rows,
     )
-    con = connect(settings.db_path, memory_limit=settings.memory_limit, threads=settings.threads)
     arguments = shlex.join(["load", *paths, "--format", data_format])
+    with hold_lock(settings.db_path, arguments):  # never beside a nightly run or an ingest (exit 3)
+        summary = _load_files(settings, files, options, arguments)
+    log.info("load finished", **summary)
+    click.echo(
+        f"loaded {len(files)} file(s): {summary['new']} new, {summary['updated']} updated, "
+        f"{summary['unchanged']} unchanged, {summary['older']} older than stored, {summary['skipped']} skipped, "
+        f"{summary['quarantined']} quarantined in {summary['seconds']:.1f} s"
+    )
+
+
+def _load_files(settings: Settings, files: list[Path], options: ReadOptions, arguments: str) -> dict:
+    """Store the files' records in one recorded run, then classify and flag; return the summary."""
+    con = connect(settings.db_path, memory_limit=settings.memory_limit, threads=settings.threads)
     run_id = start_run(con, "load", arguments)
-    log.info("load started", db=str(settings.db_path), files=len(files), format=data_format, run=run_id)
+    log.info("load started", db=str(settings.db_path), files=len(files), format=options.forced_format, run=run_id)
     started = time.monotonic()
     totals = BatchCounts()
     total_bytes = sum(f.stat().st_size for f in files)
@@ -91,13 +106,8 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
     seconds = time.monotonic() - started
     summary = {**totals.as_dict(), "files": len(files), "seconds": round(seconds, 2)}
     finish_run(con, run_id, "complete", summary)
-    after_store(con, app.settings)
-    log.info("load finished", **summary)
-    click.echo(
-        f"loaded {len(files)} file(s): {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "
-        f"{totals.older} older than stored, {totals.skipped} skipped, {totals.quarantined} quarantined "
-        f"in {seconds:.1f} s"
-    )
+    after_store(con, settings)
+    return summary
 
 
 def _progress(total_bytes: int) -> Progress:
