@@ -29,7 +29,8 @@ GENERATE = """
 CREATE TEMP MACRO h(n, salt) AS (hash(n * 7919 + salt) % 1000000) / 1000000.0;
 INSERT INTO processes BY NAME
 SELECT 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, 'bench' AS source, 'bench:' || n AS raw_key,
-       'UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS tender_public_id,
+       'UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS tender_public_id, 'tid-' || n AS tender_id,
+       TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT) AS date_published,
        CASE WHEN h(n, 1) < 0.07 THEN 'cancelled' WHEN h(n, 1) < 0.12 THEN 'unsuccessful' ELSE 'complete' END AS status,
        CASE WHEN h(n, 2) < 0.45 THEN 'limited' WHEN h(n, 2) < 0.55 THEN 'selective' ELSE 'open' END AS procurement_method,
        CASE WHEN h(n, 2) < 0.45 THEN 'reporting' WHEN h(n, 2) < 0.55 THEN 'priceQuotation'
@@ -59,6 +60,7 @@ FROM (SELECT n, 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, 'b
 
 INSERT INTO bids BY NAME
 SELECT p.ocid, p.raw_key, p.ocid || '-b' || k AS bid_id, CASE WHEN h(n, 30 + k) < 0.1 THEN 'disqualified' ELSE 'valid' END AS status,
+       CASE WHEN h(n, 30 + k) < 0.1 THEN 'disqualified' ELSE 'valid' END AS status_ocds,
        p.tender_end - INTERVAL 1 HOUR * k AS date,
        'UA-EDR-' || lpad((floor(pow(h(n, 40 + k), 2) * 60000))::INT::VARCHAR, 8, '0') AS tenderer_id,
        ['UA-EDR-' || lpad((floor(pow(h(n, 40 + k), 2) * 60000))::INT::VARCHAR, 8, '0')] AS tenderer_ids,
@@ -82,6 +84,30 @@ INSERT INTO contract_changes BY NAME
 SELECT ocid, raw_key, contract_id, contract_id || '-ch' AS change_id, 'active' AS status, date_signed + INTERVAL 60 DAY AS date,
        ['itemPriceVariation'] AS rationale_types
 FROM contracts WHERE hash(ocid) % 10 = 0;
+
+-- the classifier's output for the social items (853*): sector, sub-category and, for half, a programme tag
+INSERT INTO classifications BY NAME
+WITH social AS (SELECT DISTINCT ocid, cpv FROM items WHERE cpv IN ('85312000-9', '85311000-2'))
+SELECT ocid, category, 2 AS score, 'high' AS confidence, [{'signal': 'code', 'field': 'item', 'value': cpv}] AS evidence,
+       now() AS classified_at
+FROM (SELECT ocid, cpv, unnest(['social', CASE WHEN cpv = '85311000-2' THEN 'social.accommodation' ELSE 'social.services' END,
+             CASE WHEN hash(ocid) % 2 = 0 THEN (['programme.elderly', 'programme.disability', 'programme.children',
+                 'programme.hiv', 'programme.pwid-support', 'programme.ost', 'programme.domestic-violence',
+                 'programme.homelessness', 'programme.tb', 'programme.harm-reduction'])[1 + (hash(ocid) % 10)::BIGINT] END]) AS category
+      FROM social) WHERE category IS NOT NULL;
+
+-- plans: one per fifth process, 70 % of them linked to their tender
+INSERT INTO plans BY NAME
+SELECT 'plan-' || p.tender_id AS plan_id, 'bench' AS source, 'bench:plan:' || p.tender_id AS raw_key,
+       'UA-P-2025-B-' || p.tender_id AS plan_public_id, 'scheduled' AS status, p.title, p.buyer_id, p.buyer_name,
+       p.buyer_kind, p.region, p.value_amount AS budget_amount, 'UAH' AS budget_currency, 2025 AS budget_year,
+       p.tender_start - INTERVAL 30 DAY AS planned_start, CASE WHEN hash(p.ocid) % 10 < 7 THEN p.tender_id END AS tender_id,
+       p.date_modified
+FROM processes p WHERE hash(p.ocid) % 5 = 0;
+
+INSERT INTO plan_classifications BY NAME
+SELECT 'plan-' || p.tender_id AS plan_id, c.category, c.score, c.confidence, c.evidence, c.classified_at
+FROM classifications c JOIN processes p USING (ocid) WHERE hash(p.ocid) % 5 = 0;
 """
 
 
@@ -96,7 +122,8 @@ def main() -> None:
         started = time.monotonic()
         con.execute(GENERATE.replace("$processes", str(args.processes)))
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
-                  for t in ("processes", "items", "bids", "awards", "contracts", "contract_changes")}
+                  for t in ("processes", "items", "bids", "awards", "contracts", "contract_changes", "classifications",
+                            "plans")}
         con.close()
         print(f"generated in {time.monotonic() - started:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         started = time.monotonic()
