@@ -858,76 +858,177 @@ _REGIONS = (
     ("м. Севастополь", "м. Севастополь", "99", 0.02),
 )
 
-# ДК021 codes with their official Ukrainian names, unit (code, name), weight and item phrases.
+# Buyers: name template, procuringEntity.kind, weight and profile (what kind of body it is, which
+# decides what it buys). A profile's place is the building its repair works are done on.
+_BUYER_TEMPLATES = (
+    ("Комунальне некомерційне підприємство «Міська лікарня №{n}»", "general", 2.0, "hospital"),
+    ("Обласна клінічна лікарня", "general", 0.5, "hospital"),
+    ("Комунальне некомерційне підприємство «Центр первинної медико-санітарної допомоги №{n}»", "general", 1.5,
+     "primary"),
+    ("Територіальний центр соціального обслуговування (надання соціальних послуг)", "general", 1.5, "territorial"),
+    ("Департамент соціального захисту населення", "authority", 1.0, "social"),
+    ("Управління соціальної політики", "authority", 1.0, "social"),
+    ("Центр надання соціальних послуг", "authority", 1.0, "social"),
+    ("Будинок-інтернат для громадян похилого віку та осіб з інвалідністю №{n}", "general", 0.6, "care_home"),
+    ("Управління освіти", "authority", 1.0, "education"),
+    ("Заклад дошкільної освіти (ясла-садок) №{n}", "general", 1.2, "kindergarten"),
+    ("Ліцей №{n}", "general", 0.8, "school"),
+    ("Комунальне підприємство «Водоканал»", "special", 0.4, "utility"),
+    ("Військова частина А{n4}", "defense", 0.4, "military"),
+)
+_PLACES = {
+    "hospital": "лікарні", "primary": "амбулаторії", "territorial": "територіального центру",
+    "social": "адміністративної будівлі", "care_home": "будинку-інтернату",
+    "education": "закладу загальної середньої освіти", "kindergarten": "закладу дошкільної освіти",
+    "school": "ліцею", "utility": "насосної станції", "military": "казарми",
+}
+_ANYONE = tuple(_PLACES)
+_CIVIL = tuple(profile for profile in _PLACES if profile != "military")
+_MEDICAL = ("hospital", "primary")
+_SOCIAL = ("social", "territorial")  # social-protection departments, service centres, territorial centres
+_KITCHENS = ("hospital", "care_home", "kindergarten", "school", "military")
+
+# ДК021 codes with their official Ukrainian names (standards dk021_uk.json) and unit (code, name).
 _SERVICE, _PACK, _PIECE, _KG = ("E48", "послуга"), ("PK", "упаковка"), ("H87", "штука"), ("KGM", "кілограм")
-_CPV = (
-    ("85311000-2", "Послуги з надання соціальної допомоги із забезпеченням проживання", _SERVICE, 1.5,
-     ("Послуги з догляду за особами похилого віку зі стаціонарним проживанням",
-      "Соціальні послуги з тимчасового притулку для осіб, які постраждали від домашнього насильства")),
-    ("85312000-9", "Послуги з надання соціальної допомоги без забезпечення проживання", _SERVICE, 1.5,
-     ("Соціальні послуги з догляду вдома", "Послуги денного догляду за дітьми з інвалідністю",
-      "Послуги з соціального супроводу сімей у складних життєвих обставинах")),
-    ("85140000-2", "Послуги у сфері охорони здоров’я різні", _SERVICE, 0.8,
-     ("Послуги з проведення лабораторних досліджень", "Послуги з медичного огляду працівників")),
-    ("85110000-3", "Послуги лікувальних закладів та супутні послуги", _SERVICE, 0.5,
-     ("Послуги з лікування в стаціонарі", "Послуги з реабілітації ветеранів")),
-    ("33600000-6", "Фармацевтична продукція", _PACK, 2.0,
+_CPV = {
+    "85311000-2": ("Послуги з надання соціальної допомоги із забезпеченням проживання", _SERVICE),
+    "85312000-9": ("Послуги з надання соціальної допомоги без забезпечення проживання", _SERVICE),
+    "85140000-2": ("Послуги у сфері охорони здоров’я різні", _SERVICE),
+    "85110000-3": ("Послуги лікувальних закладів та супутні послуги", _SERVICE),
+    "33600000-6": ("Фармацевтична продукція", _PACK),
+    "33690000-3": ("Лікарські засоби різні", _PACK),
+    "33140000-3": ("Медичні матеріали", _PIECE),
+    "33141000-0": ("Медичні матеріали нехімічні та гематологічні одноразового застосування", _PIECE),
+    "33190000-8": ("Медичне обладнання та вироби медичного призначення різні", _PIECE),
+    "45450000-6": ("Інші завершальні будівельні роботи", _SERVICE),
+    "45260000-7": ("Покрівельні роботи та інші спеціалізовані будівельні роботи", _SERVICE),
+    "15800000-6": ("Продукти харчування різні", _KG),
+    "15500000-3": ("Молочні продукти", _KG),
+    "03220000-9": ("Овочі, фрукти та горіхи", _KG),
+    "55523100-3": ("Послуги з організації шкільного харчування", _SERVICE),
+    "09130000-9": ("Нафта і дистиляти", ("LTR", "літр")),
+    "09310000-5": ("Електрична енергія", ("KWH", "кіловат-година")),
+    "09120000-6": ("Газове паливо", ("MTQ", "метр кубічний")),
+    "30190000-7": ("Офісне устаткування та приладдя різне", _PIECE),
+    "39830000-9": ("Продукція для чищення", _PIECE),
+    "34110000-1": ("Легкові автомобілі", _PIECE),
+    "50110000-9": ("Послуги з ремонту і технічного обслуговування мототранспортних засобів і супутнього обладнання",
+                   _SERVICE),
+    "18110000-3": ("Формений одяг", _PIECE),
+    "44110000-4": ("Конструкційні матеріали", _KG),
+    "72260000-5": ("Послуги, пов’язані з програмним забезпеченням", _SERVICE),
+    "79710000-4": ("Охоронні послуги", _SERVICE),
+    "90910000-9": ("Послуги з прибирання", _SERVICE),
+}
+
+# What is bought, by whom and from whom: ДК021 code, weight, usual value (UAH), the buyer profiles
+# that buy it, the suppliers' trade and item descriptions ("{place}": the buyer's building). Social services are
+# bought by social-protection bodies, medicines by health-care facilities, food by those with a
+# kitchen; fuel, energy, stationery, repairs by anyone.
+_PURCHASES = (
+    ("85311000-2", 1.0, 1_500_000, _SOCIAL, "social",
+     ("Послуги з догляду за особами похилого віку зі стаціонарним проживанням",)),
+    ("85311000-2", 0.5, 900_000, ("social",), "social",
+     ("Соціальні послуги з тимчасового притулку для осіб, які постраждали від домашнього насильства",)),
+    ("85312000-9", 0.8, 800_000, _SOCIAL, "social", ("Соціальні послуги з догляду вдома",)),
+    ("85312000-9", 0.4, 600_000, ("social",), "social", ("Послуги денного догляду за дітьми з інвалідністю",)),
+    ("85312000-9", 0.3, 400_000, ("social",), "social",
+     ("Послуги з соціального супроводу сімей у складних життєвих обставинах",)),
+    ("85140000-2", 0.6, 500_000, _MEDICAL, "clinic", ("Послуги з проведення лабораторних досліджень",)),
+    ("85140000-2", 0.2, 60_000, ("territorial", "care_home", "education", "kindergarten", "school", "utility"),
+     "clinic", ("Послуги з медичного огляду працівників",)),
+    ("85110000-3", 0.5, 1_000_000, ("social",), "clinic",
+     ("Послуги з реабілітації ветеранів", "Послуги з медичної реабілітації осіб з інвалідністю")),
+    ("33600000-6", 2.0, 1_200_000, ("hospital", "primary", "care_home"), "pharma",
      ("Лікарські засоби (Ібупрофен, таблетки 200 мг)", "Лікарські засоби (Парацетамол, розчин для інфузій)",
       "Лікарські засоби (Цефтріаксон, порошок для розчину)")),
-    ("33690000-3", "Лікарські засоби різні", _PACK, 0.8,
-     ("Діагностичні тест-системи", "Вакцини та анатоксини")),
-    ("33140000-3", "Медичні матеріали", _PIECE, 1.2,
+    ("33690000-3", 0.8, 500_000, _MEDICAL, "pharma", ("Діагностичні тест-системи", "Вакцини та анатоксини")),
+    ("33140000-3", 1.2, 250_000, ("hospital", "primary", "care_home", "territorial", "military"), "medgoods",
      ("Бинт марлевий медичний стерильний", "Шприци ін’єкційні одноразові 5 мл")),
-    ("33141000-0", "Медичні матеріали нехімічні та гематологічні одноразового застосування", _PIECE, 0.8,
-     ("Рукавички оглядові нітрилові нестерильні", "Катетери внутрішньовенні периферичні")),
-    ("33190000-8", "Медичне обладнання та вироби медичного призначення різні", _PIECE, 0.6,
-     ("Монітор пацієнта", "Ліжко функціональне медичне")),
-    ("45450000-6", "Інші завершальні будівельні роботи", _SERVICE, 1.0,
-     ("Капітальний ремонт укриття закладу освіти", "Поточний ремонт приміщень амбулаторії")),
-    ("45260000-7", "Покрівельні роботи та інші спеціалізовані будівельні роботи", _SERVICE, 0.5,
-     ("Ремонт покрівлі будівлі лікарні", "Ремонт м’якої покрівлі житлового будинку")),
-    ("15800000-6", "Продукти харчування різні", _KG, 1.0,
-     ("Продукти харчування для закладів дошкільної освіти", "Цукор білий кристалічний")),
-    ("03220000-9", "Овочі, фрукти та горіхи", _KG, 0.6,
-     ("Картопля продовольча", "Яблука свіжі")),
-    ("09130000-9", "Нафта і дистиляти", ("LTR", "літр"), 0.7,
-     ("Бензин А-95", "Дизельне паливо")),
-    ("09310000-5", "Електрична енергія", ("KWH", "кіловат-година"), 0.6,
+    ("33141000-0", 0.5, 200_000, ("hospital", "primary", "care_home"), "medgoods",
+     ("Рукавички оглядові нітрилові нестерильні",)),
+    ("33141000-0", 0.3, 150_000, ("hospital",), "medgoods", ("Катетери внутрішньовенні периферичні",)),
+    ("33190000-8", 0.3, 600_000, _MEDICAL, "medgoods", ("Монітор пацієнта",)),
+    ("33190000-8", 0.3, 300_000, ("hospital", "care_home"), "medgoods", ("Ліжко функціональне медичне",)),
+    ("15800000-6", 0.5, 400_000, ("kindergarten",), "food", ("Продукти харчування для закладів дошкільної освіти",)),
+    ("15800000-6", 0.5, 80_000, _KITCHENS, "food", ("Цукор білий кристалічний", "Чай чорний байховий")),
+    ("15500000-3", 0.4, 300_000, ("hospital", "care_home", "kindergarten", "school"), "food",
+     ("Молоко питне пастеризоване", "Сир кисломолочний")),
+    ("03220000-9", 0.6, 150_000, _KITCHENS, "food", ("Картопля продовольча", "Яблука свіжі", "Цибуля ріпчаста")),
+    ("55523100-3", 0.3, 3_000_000, ("education", "school"), "food", ("Послуги з організації харчування учнів",)),
+    ("09130000-9", 0.7, 400_000, _ANYONE, "fuel", ("Бензин А-95", "Дизельне паливо")),
+    ("09310000-5", 0.6, 1_500_000, _ANYONE, "energy",
      ("Електрична енергія для потреб закладу", "Постачання електричної енергії споживачу")),
-    ("30190000-7", "Офісне устаткування та приладдя різне", _PIECE, 0.8,
-     ("Канцелярське приладдя", "Папір офісний А4")),
-    ("34110000-1", "Легкові автомобілі", _PIECE, 0.2,
-     ("Автомобіль легковий для служби соціального таксі", "Автомобіль спеціалізований для дільничних медсестер")),
-    ("44110000-4", "Конструкційні матеріали", _KG, 0.4,
-     ("Будівельні матеріали для ремонту", "Цемент портландський")),
-    ("72260000-5", "Послуги, пов’язані з програмним забезпеченням", _SERVICE, 0.5,
-     ("Супровід медичної інформаційної системи", "Послуги з технічної підтримки програмного забезпечення")),
-    ("79710000-4", "Охоронні послуги", _SERVICE, 0.5,
-     ("Послуги з охорони приміщень", "Послуги пультової охорони")),
-    ("90910000-9", "Послуги з прибирання", _SERVICE, 0.5,
+    ("09120000-6", 0.3, 1_000_000, _CIVIL, "energy", ("Природний газ для потреб опалення",)),
+    ("30190000-7", 0.8, 40_000, _ANYONE, "office", ("Канцелярське приладдя", "Папір офісний А4")),
+    ("39830000-9", 0.3, 40_000, _ANYONE, "office", ("Миючі та дезінфекційні засоби",)),
+    ("34110000-1", 0.1, 1_200_000, _SOCIAL, "vehicles", ("Автомобіль легковий для служби соціального таксі",)),
+    ("34110000-1", 0.05, 900_000, ("primary",), "vehicles", ("Автомобіль спеціалізований для дільничних медсестер",)),
+    ("34110000-1", 0.05, 1_500_000, ("military",), "vehicles", ("Автомобіль легковий підвищеної прохідності",)),
+    ("50110000-9", 0.3, 100_000, ("hospital", "primary", "social", "territorial", "utility", "military"), "vehicles",
+     ("Послуги з ремонту і технічного обслуговування автомобілів",)),
+    ("18110000-3", 0.2, 2_000_000, ("military",), "textile", ("Костюм польовий літній", "Костюм польовий зимовий")),
+    ("45450000-6", 1.0, 1_500_000, _ANYONE, "building",
+     ("Поточний ремонт приміщень {place}", "Капітальний ремонт найпростішого укриття {place}")),
+    ("45260000-7", 0.5, 1_200_000, _ANYONE, "building", ("Ремонт покрівлі будівлі {place}",)),
+    ("44110000-4", 0.4, 150_000, _ANYONE, "building",
+     ("Будівельні матеріали для поточного ремонту", "Цемент портландський")),
+    ("72260000-5", 0.25, 200_000, _MEDICAL, "it", ("Супровід медичної інформаційної системи",)),
+    ("72260000-5", 0.25, 80_000, _CIVIL, "it", ("Послуги з технічної підтримки програмного забезпечення",)),
+    ("79710000-4", 0.5, 300_000, _CIVIL, "facility", ("Послуги з охорони приміщень", "Послуги пультової охорони")),
+    ("90910000-9", 0.5, 400_000, _CIVIL, "facility",
      ("Послуги з прибирання приміщень", "Послуги з прибирання прилеглої території")),
 )
+_VALUE_SPREAD = 1.5  # how far (log scale) a procedure's values reach from a purchase's usual value
 _INN = (("ibuprofen", "M01AE01"), ("paracetamol", "N02BE01"), ("ceftriaxone", "J01DD04"))
 
-_BUYER_TEMPLATES = (
-    ("Комунальне некомерційне підприємство «Міська лікарня №{n}»", "general", 2.0),
-    ("Комунальне некомерційне підприємство «Центр первинної медико-санітарної допомоги №{n}»", "general", 1.5),
-    ("Територіальний центр соціального обслуговування (надання соціальних послуг)", "general", 1.5),
-    ("Департамент соціального захисту населення", "authority", 1.0),
-    ("Управління соціальної політики", "authority", 1.0),
-    ("Центр надання соціальних послуг", "authority", 1.0),
-    ("Будинок-інтернат для громадян похилого віку та осіб з інвалідністю №{n}", "general", 0.6),
-    ("Управління освіти", "authority", 1.0),
-    ("Заклад дошкільної освіти (ясла-садок) №{n}", "general", 1.2),
-    ("Комунальне підприємство «Водоканал»", "special", 0.4),
-    ("Обласна клінічна лікарня", "general", 0.5),
-    ("Військова частина А{n4}", "defense", 0.4),
-)
-_COMPANY_WORDS = ("Фармастар", "Медсервіс", "Будінвест", "Агроторг", "Світанок", "Оптимум", "Вектор",
-                  "Добробут", "Галичина", "Інтерфарм", "Техносвіт", "Продсервіс", "Енергоресурс",
-                  "Дніпробуд", "Турбота", "Надія", "Медтехніка", "Укрпостач", "Поділля", "Альфа-Мед")
-_COMPANY_FORMS = (("ТОВ", "ТОВАРИСТВО З ОБМЕЖЕНОЮ ВІДПОВІДАЛЬНІСТЮ"), ("ПП", "ПРИВАТНЕ ПІДПРИЄМСТВО"),
-                  ("ТОВ", "ТОВАРИСТВО З ОБМЕЖЕНОЮ ВІДПОВІДАЛЬНІСТЮ"), ("ГО", "ГРОМАДСЬКА ОРГАНІЗАЦІЯ"))
+# Supplier trades: name words, legal forms (short, long) and the share of sole proprietors (ФОП).
+_COMPANY = (("ТОВ", "ТОВАРИСТВО З ОБМЕЖЕНОЮ ВІДПОВІДАЛЬНІСТЮ"), ("ТОВ", "ТОВАРИСТВО З ОБМЕЖЕНОЮ ВІДПОВІДАЛЬНІСТЮ"),
+            ("ПП", "ПРИВАТНЕ ПІДПРИЄМСТВО"))
+_NONPROFIT = (("ГО", "ГРОМАДСЬКА ОРГАНІЗАЦІЯ"), ("БО", "БЛАГОДІЙНА ОРГАНІЗАЦІЯ"),
+              ("ТОВ", "ТОВАРИСТВО З ОБМЕЖЕНОЮ ВІДПОВІДАЛЬНІСТЮ"))
+_TRADES = {
+    "social": (("Турбота", "Надія", "Милосердя", "Відродження", "Рука допомоги", "Крок назустріч", "Світанок",
+                "Джерело", "Дім турботи", "Разом"), _NONPROFIT, 0.1),
+    "clinic": (("Медлаб", "Діагност", "Здоров’я", "Відновлення", "Медсервіс", "Біолаб", "Реамед"), _COMPANY, 0.0),
+    "pharma": (("Фармастар", "Інтерфарм", "Фармкомплект", "Вітафарм", "Ліктрейд", "Альфа-Мед", "Фармпостач",
+                "Медфарм"), _COMPANY, 0.0),
+    "medgoods": (("Медтехніка", "Медпостач", "Хелстрейд", "Медімпекс", "Стерилмед", "Медсвіт"), _COMPANY, 0.05),
+    "food": (("Агроторг", "Продсервіс", "Поділля", "Хлібодар", "Смак", "Фудтрейд", "Галичина", "Добробут",
+              "Молочна долина"), _COMPANY, 0.45),
+    "fuel": (("Енергоресурс", "Нафтотрейд", "Паливо-Сервіс", "Укрнафтопостач", "Автопаливо"), _COMPANY, 0.05),
+    "energy": (("Енергозбут", "Енергопостач", "Газенергозбут", "Енерго-Альянс", "Світлоенерго"), _COMPANY, 0.0),
+    "office": (("Оптимум", "Вектор", "Канцсвіт", "Офіс-Партнер", "Папірус", "Чистодім"), _COMPANY, 0.4),
+    "vehicles": (("Автоцентр", "Автотрейд", "Мотор-Сервіс", "Автосвіт"), _COMPANY, 0.3),
+    "textile": (("Текстильпром", "Форма", "Легпромсервіс", "Швейник"), _COMPANY, 0.2),
+    "building": (("Будінвест", "Дніпробуд", "Будсервіс", "Ремонтбуд", "Майстер", "Покрівля-Сервіс", "Будмонтаж"),
+                 _COMPANY, 0.3),
+    "it": (("Техносвіт", "Софтсервіс", "ІТ-Рішення", "Медінфо", "Інфосистеми"), _COMPANY, 0.3),
+    "facility": (("Вартовий", "Щит", "Клінсервіс", "Чистота", "Охоронний дім"), _COMPANY, 0.2),
+}
+_NAME_SUFFIXES = ("Україна", "Плюс", "Груп", "Сервіс", "Трейд")
+# A trading intermediary that wins in most goods, works and facility trades.
+_GENERALIST = ("ТОВ", "ТОВАРИСТВО З ОБМЕЖЕНОЮ ВІДПОВІДАЛЬНІСТЮ", "Укрпостач")
+_GENERALIST_TRADES = frozenset({"medgoods", "food", "fuel", "office", "vehicles", "textile", "building", "it",
+                                "facility"})
+# Habitual losers, one per trade: firms that bid often, priced above the winner, and rarely win.
+_HABITUAL_LOSERS = dict.fromkeys(_TRADES, 1)
+
+# How organizations recur: a share of new ones, a share chosen among the known ones at random,
+# the rest in proportion to their past appearances (a few appear often, as in real data).
+_RECUR_BUYER = (0.15, 0.45)
+_RECUR_WINNER = (0.25, 0.35)
+_LOSER = (0.005, 0.5)       # losing bids from newcomers; an established firm loses under this many per win
+_HABITUAL_SHARE = 0.5       # a losing bid comes from the trade's habitual loser
+_HABITUAL_WINS = 0.06       # a habitual loser in the tender wins it after all
+_GENERALIST_SHARE = 0.03    # the intermediary wins a purchase of one of its trades
+_CLOSE_BID = (0.05, 0.01)   # the runner-up bids within 0.5 % of the winner: a habitual loser, anyone else
+# Bids per tender that reached qualification, and the buyers' habits in rejecting them: most reject
+# the lowest bid now and then, a few reject most of what they receive.
+_BID_COUNTS = ((1, 0.45), (2, 0.30), (3, 0.14), (4, 0.07), (5, 0.03), (6, 0.01))
+_REJECTS = (0.08, 0.01, 0.8)  # usual rejection rate, share of strict buyers, their rejection rate
+_STRICT_AT = (1,)              # and the second buyer of each profile is strict (a busy one)
+
 _SURNAMES = ("Коваленко", "Бондаренко", "Ткаченко", "Шевченко", "Мельник", "Кравченко", "Олійник",
              "Шевчук", "Поліщук", "Лисенко", "Бойко", "Савченко", "Руденко", "Марченко", "Гнатюк")
 _FIRST_NAMES = ("Олена", "Ірина", "Наталія", "Оксана", "Тетяна", "Андрій", "Олександр", "Сергій",
@@ -949,6 +1050,21 @@ _METHODS = (
     ("requestForProposal", "open", 0.02, 400_000.0, False),
     ("simple.defense", "open", 0.02, 600_000.0, True),
 )
+# Days bids are accepted (tenderPeriod), as the rules in force allow: aboveThreshold (open tenders
+# under the martial-law rules, Decree 1178) at least 7, aboveThresholdUA 15, aboveThresholdEU 30,
+# simplified procurements and price quotations a few days: (from, to, weight) ranges.
+_TENDER_DAYS = {
+    "belowThreshold": ((3, 7, 1.0),),
+    "priceQuotation": ((3, 7, 1.0),),
+    "simple.defense": ((3, 7, 1.0),),
+    "requestForProposal": ((5, 10, 1.0),),
+    "aboveThreshold": ((7, 10, 0.75), (11, 21, 0.25)),
+    "aboveThresholdUA": ((15, 25, 1.0),),
+    "aboveThresholdEU": ((30, 40, 1.0),),
+}
+# Days between an award and the earliest signature, where the award can be challenged (AMCU).
+_STANDSTILL_DAYS = {"aboveThreshold": 5, "aboveThresholdUA": 10, "aboveThresholdEU": 10, "negotiation": 10,
+                    "negotiation.quick": 5}
 _STATUSES = {
     "open": (("complete", 0.48), ("active.tendering", 0.10), ("active.qualification", 0.08),
              ("active.awarded", 0.07), ("unsuccessful", 0.15), ("cancelled", 0.12)),
@@ -966,17 +1082,55 @@ def _weighted(rng: random.Random, options: tuple, weight_at: int) -> Any:
 
 
 class _Generator:
-    """Builds compact, realistic tenders, contracts and plans from one random.Random(seed)."""
+    """Builds compact, realistic tenders, contracts and plans from one random.Random(seed).
+
+    A purchase (``_PURCHASES``) decides the ДК021 code and item texts, which kind of buyer makes it
+    and which trade supplies it; buyers and suppliers recur (``_RECUR_*``). Competitive tenders get
+    bids spread a few percent apart, awarded from the lowest after the bids the buyer rejects;
+    habitual losers, a trading intermediary and strict buyers appear as in real markets. Plans
+    either describe the purchase of a tender (same buyer, items and method, a budget close to the
+    expected value, a planned start before it) or stand alone.
+    """
+
+    class _Pool:
+        """Organizations of one kind, and how often each has appeared."""
+
+        __slots__ = ("index_of", "losses", "members", "tickets", "wins")
+
+        def __init__(self) -> None:
+            self.members: list[dict] = []
+            self.index_of: dict[str, int] = {}  # identifier id -> index
+            self.tickets: list[int] = []  # one per appearance: the member's index
+            self.wins: list[int] = []     # per member: contested tenders it won
+            self.losses: list[int] = []   # per member: valid bids it lost
+
+        def add(self, member: dict) -> int:
+            self.index_of[member["identifier"]["id"]] = len(self.members)
+            self.members.append(member)
+            self.wins.append(0)
+            self.losses.append(0)
+            return len(self.members) - 1
 
     def __init__(self, seed: int, start_ms: int = _RANGE_START_MS, end_ms: int = _RANGE_END_MS) -> None:
         self.rng = random.Random(seed)
         self.start_ms, self.end_ms = start_ms, end_ms  # objects are created within [start, end)
         self.day_counters: dict[str, int] = {}
         self.edrpou_seen: set[str] = set()
-        self.buyers: list[dict] = []
-        self.suppliers: list[dict] = []
+        self.names_seen: set[str] = set()
+        self.buyers: dict[str, _Generator._Pool] = collections.defaultdict(_Generator._Pool)     # by profile
+        self.suppliers: dict[str, _Generator._Pool] = collections.defaultdict(_Generator._Pool)  # by trade
+        self.profiles: dict[str, str] = {}     # buyer EDRPOU -> profile
+        self.reject_rates: dict[str, float] = {}  # buyer EDRPOU -> share of bids it rejects
+        self.habitual: dict[str, list[dict]] = {}
+        self.habitual_ids: set[str] = set()
+        self.generalist: dict | None = None
+        self.purchase_weights: dict[float, list[float]] = {}
 
     # -- small pieces --
+
+    @staticmethod
+    def copy(value: Any) -> Any:
+        return orjson.loads(orjson.dumps(value))
 
     def hex_id(self) -> str:
         return f"{self.rng.getrandbits(128):032x}"
@@ -1000,12 +1154,15 @@ class _Generator:
                 "locality": city, "region": name,
                 "postalCode": f"{postal}{self.rng.randrange(0, 999):03d}", "countryName": "Україна"}
 
-    def new_buyer(self) -> dict:
+    def new_buyer(self, profile: str, position: int) -> dict:
         rng = self.rng
         region = _weighted(rng, _REGIONS, 3)
-        template, kind, _ = _weighted(rng, _BUYER_TEMPLATES, 2)
+        template, kind, _, _ = _weighted(rng, [t for t in _BUYER_TEMPLATES if t[3] == profile], 2)
         name = template.format(n=rng.randint(1, 12), n4=rng.randint(1000, 4999))
         edrpou = self.edrpou()
+        self.profiles[edrpou] = profile
+        strict = position in _STRICT_AT or rng.random() < _REJECTS[1]
+        self.reject_rates[edrpou] = _REJECTS[2] if strict else _REJECTS[0] * rng.uniform(0.3, 1.7)
         return {"name": name,
                 "identifier": {"scheme": "UA-EDR", "id": edrpou, "legalName": f"{name} ({region[1]})"},
                 "address": self.address(region),
@@ -1013,33 +1170,107 @@ class _Generator:
                                  "email": f"zakupivli{edrpou[-4:]}@ukr.net"},
                 "kind": kind}
 
-    def new_supplier(self) -> dict:
-        rng = self.rng
-        region = _weighted(rng, _REGIONS, 3)
-        if rng.random() < 0.25:
-            person = f"{rng.choice(_SURNAMES)} {rng.choice(_FIRST_NAMES)}"
-            name = legal = f"ФОП {person}"
-            identifier = self.edrpou(10)
-            scale = "micro"
-        else:
-            short, long = rng.choice(_COMPANY_FORMS)
-            word = rng.choice(_COMPANY_WORDS)
-            if rng.random() < 0.5:
-                word = f"{word}-{rng.choice(('Україна', 'Плюс', 'Груп', 'Сервіс', 'Трейд'))}"
-            name, legal = f"{short} «{word}»", f"{long} «{word.upper()}»"
-            identifier = self.edrpou()
-            scale = rng.choice(("micro", "sme", "sme", "mid", "large"))
-        return {"name": name, "identifier": {"scheme": "UA-EDR", "id": identifier, "legalName": legal},
+    def firm(self, short: str, long: str, word: str, scale: str) -> dict:
+        region = _weighted(self.rng, _REGIONS, 3)
+        return {"name": f"{short} «{word}»", "identifier": {"scheme": "UA-EDR", "id": self.edrpou(),
+                                                            "legalName": f"{long} «{word.upper()}»"},
                 "address": self.address(region), "scale": scale}
 
-    def pick(self, pool: list[dict], make: Callable[[], dict]) -> dict:
-        """A fresh copy of a pooled organization: a few appear often, as in real data."""
-        if pool and self.rng.random() < 0.8:
-            chosen = pool[min(int(self.rng.paretovariate(1.2)) - 1, len(pool) - 1)]
+    def new_supplier(self, trade: str) -> dict:
+        rng = self.rng
+        words, forms, sole_share = _TRADES[trade]
+        if rng.random() < sole_share:
+            region = _weighted(rng, _REGIONS, 3)
+            name = f"ФОП {self.person()}"
+            return {"name": name, "identifier": {"scheme": "UA-EDR", "id": self.edrpou(10), "legalName": name},
+                    "address": self.address(region), "scale": "micro"}
+        short, long = rng.choice(forms)
+        for attempt in range(20):  # a name not taken yet, when one is left
+            word = rng.choice(words)
+            if rng.random() < 0.5 or attempt >= 10:
+                word = f"{word}-{rng.choice(_NAME_SUFFIXES)}"
+            if f"{short} {word}" not in self.names_seen:
+                break
+        self.names_seen.add(f"{short} {word}")
+        return self.firm(short, long, word, rng.choice(("micro", "sme", "sme", "mid", "large")))
+
+    def recurring(self, pool: _Generator._Pool, make: Callable[[], dict], recur: tuple[float, float]) -> int:
+        """The index of a pooled organization: a new one, one of the known ones at random, or
+        one in proportion to its past appearances."""
+        rng = self.rng
+        new_share, any_share = recur
+        draw = rng.random()
+        if not pool.members or draw < new_share:
+            index = pool.add(make())
+        elif draw < new_share + any_share:
+            index = rng.randrange(len(pool.members))
         else:
-            chosen = make()
-            pool.append(chosen)
-        return orjson.loads(orjson.dumps(chosen))
+            index = rng.choice(pool.tickets)
+        pool.tickets.append(index)
+        return index
+
+    def purchase(self, median: float) -> tuple:
+        """What is bought in a procedure whose expected values centre on ``median``: purchases
+        whose usual value is near it are likelier (a stationery order is not an EU tender)."""
+        weights = self.purchase_weights.get(median)
+        if weights is None:
+            weights = self.purchase_weights[median] = [
+                row[1] * math.exp(-math.log(median / row[2]) ** 2 / (2 * _VALUE_SPREAD ** 2)) for row in _PURCHASES]
+        return self.rng.choices(_PURCHASES, weights=weights)[0]
+
+    def buyer(self, purchase: tuple) -> dict:
+        profiles = purchase[3]
+        weights = collections.Counter()
+        for template in _BUYER_TEMPLATES:
+            if template[3] in profiles:
+                weights[template[3]] += template[2]
+        profile = self.rng.choices(list(weights), weights=list(weights.values()))[0]
+        pool = self.buyers[profile]
+        index = self.recurring(pool, lambda: self.new_buyer(profile, len(pool.members)), _RECUR_BUYER)
+        return self.copy(pool.members[index])
+
+    def habitual_losers(self, trade: str) -> list[dict]:
+        if trade not in self.habitual:
+            self.habitual[trade] = [self.new_supplier(trade) for _ in range(_HABITUAL_LOSERS.get(trade, 0))]
+            self.habitual_ids.update(firm["identifier"]["id"] for firm in self.habitual[trade])
+        return self.habitual[trade]
+
+    def winner(self, trade: str) -> dict:
+        """The supplier to award."""
+        if trade in _GENERALIST_TRADES and self.rng.random() < _GENERALIST_SHARE:
+            if self.generalist is None:
+                short, long, word = _GENERALIST
+                self.generalist = self.firm(short, long, word, "mid")
+            return self.copy(self.generalist)
+        pool = self.suppliers[trade]
+        index = self.recurring(pool, lambda: self.new_supplier(trade), _RECUR_WINNER)
+        return self.copy(pool.members[index])
+
+    def loser(self, trade: str, exclude: set[str]) -> dict:
+        """A losing bidder: a habitual loser; now and then a newcomer; otherwise an established
+        firm of the trade, the busier the likelier, that has lost less than ``_LOSER[1]`` bids
+        per win (firms mostly bid where they can win); a habitual loser when none has."""
+        rng = self.rng
+        habitual = [firm for firm in self.habitual_losers(trade) if firm["identifier"]["id"] not in exclude]
+        if habitual and rng.random() < _HABITUAL_SHARE:
+            return self.copy(rng.choice(habitual))
+        pool = self.suppliers[trade]
+        index = None
+        if rng.random() >= _LOSER[0]:
+            known = [0 if member["identifier"]["id"] in exclude else wins ** 3
+                     for member, wins in zip(pool.members, pool.wins)]
+            room = [weight if losses < _LOSER[1] * wins - 0.5 else 0
+                    for weight, wins, losses in zip(known, pool.wins, pool.losses)]
+            if any(room):
+                index = rng.choices(range(len(room)), weights=room)[0]
+            elif habitual:
+                return self.copy(rng.choice(habitual))
+            elif any(known):
+                index = rng.choices(range(len(known)), weights=known)[0]
+        if index is None:
+            index = pool.add(self.new_supplier(trade))
+        pool.tickets.append(index)
+        return self.copy(pool.members[index])
 
     def money(self, median: float) -> float:
         return round(min(max(math.exp(self.rng.gauss(math.log(median), 0.9)), 500.0), 80_000_000.0), 2)
@@ -1055,21 +1286,27 @@ class _Generator:
         self.day_counters[day] = counter + 1
         return f"{prefix}{day}-{counter:06d}-a"
 
-    def item(self, cpv: tuple, address: dict, delivery_ms: int) -> dict:
-        code, name, unit, _, phrases = cpv
+    def items(self, purchase: tuple, buyer: dict, delivery_ms: int, count: int) -> list[dict]:
         rng = self.rng
-        item = {"id": self.hex_id(), "description": rng.choice(phrases),
-                "classification": {"scheme": "ДК021", "id": code, "description": name},
-                "quantity": float(rng.choice((1, 1, 2, 5, 10, 12, 50, 100, 250, 1000))),
-                "unit": {"code": unit[0], "name": unit[1]},
-                "deliveryDate": {"endDate": kyiv_iso(delivery_ms)}}
-        if unit is not _SERVICE:
-            item["deliveryAddress"] = {key: address[key] for key in ("region", "countryName")}
-        if code.startswith("336") and rng.random() < 0.5:
-            inn, atc = rng.choice(_INN)
-            item["additionalClassifications"] = [{"scheme": "INN", "id": inn, "description": inn},
-                                                 {"scheme": "ATC", "id": atc, "description": inn}]
-        return item
+        code, _, _, _, _, phrases = purchase
+        name, unit = _CPV[code]
+        place = _PLACES[self.profiles.get(buyer["identifier"]["id"], "social")]
+        items = []
+        for phrase in rng.sample(phrases, min(count, len(phrases))):
+            item = {"id": self.hex_id(), "description": phrase.format(place=place),
+                    "classification": {"scheme": "ДК021", "id": code, "description": name},
+                    "quantity": float(1 if unit is _SERVICE else rng.choice((1, 1, 2)) if code.startswith("341")
+                                      else rng.choice((1, 2, 5, 10, 12, 50, 100, 250, 1000))),
+                    "unit": {"code": unit[0], "name": unit[1]},
+                    "deliveryDate": {"endDate": kyiv_iso(delivery_ms)}}
+            if unit is not _SERVICE:
+                item["deliveryAddress"] = {key: buyer["address"][key] for key in ("region", "countryName")}
+            if code.startswith("336") and rng.random() < 0.5:
+                inn, atc = rng.choice(_INN)
+                item["additionalClassifications"] = [{"scheme": "INN", "id": inn, "description": inn},
+                                                     {"scheme": "ATC", "id": atc, "description": inn}]
+            items.append(item)
+        return items
 
     @staticmethod
     def kekv(code: str) -> tuple[str, str]:
@@ -1077,13 +1314,82 @@ class _Generator:
         would plan this purchase under."""
         if code.startswith(("33600", "33690", "3314")):
             return "2220", "Медикаменти та перев'язувальні матеріали"
-        if code.startswith(("158", "032")):
+        if code.startswith(("158", "155", "032", "5552")):
             return "2230", "Продукти харчування"
+        if code.startswith("0931"):
+            return "2273", "Оплата електроенергії"
+        if code.startswith("0912"):
+            return "2274", "Оплата природного газу"
         if code.startswith(("3319", "341")):
             return "3110", "Придбання обладнання і предметів довгострокового користування"
         if int(code[:2]) >= 45:
             return "2240", "Оплата послуг (крім комунальних)"
         return "2210", "Предмети, матеріали, обладнання та інвентар"
+
+    # -- competition --
+
+    def rejected_count(self, buyer: dict, bids: int) -> int:
+        """How many of the lowest bids the buyer rejects before it awards one."""
+        rate = self.reject_rates.get(buyer["identifier"]["id"], _REJECTS[0])
+        rejected = 0
+        while rejected < bids - 1 and self.rng.random() < rate:
+            rejected += 1
+        return rejected
+
+    def bidders(self, trade: str, count: int, rejected: int, decided: bool) -> list[dict]:
+        """``count`` distinct tenderers from the cheapest bid up: the ``rejected`` lowest, then
+        the one awarded (when ``rejected < count``), then the losers. ``decided``: the award is
+        final, and counts as a win and losses of the firms (what ``loser`` weighs)."""
+        rng = self.rng
+        if rejected >= count:  # every bid rejected: nobody wins
+            taken: set[str] = set()
+            firms = []
+            for _ in range(count):
+                firms.append(self.loser(trade, taken))
+                taken.add(firms[-1]["identifier"]["id"])
+            return firms
+        winner = self.winner(trade)
+        taken = {winner["identifier"]["id"]}
+        losers = []
+        for _ in range(count - 1):
+            loser = self.loser(trade, taken)
+            taken.add(loser["identifier"]["id"])
+            losers.append(loser)
+        habitual = [n for n, firm in enumerate(losers) if firm["identifier"]["id"] in self.habitual_ids]
+        if habitual and rng.random() < _HABITUAL_WINS:
+            n = rng.choice(habitual)
+            winner, losers[n] = losers[n], winner
+        cheaper, dearer = [], []
+        for firm in losers:  # rejected bids are ordinary ones; habitual losers price themselves out
+            (dearer if firm["identifier"]["id"] in self.habitual_ids else cheaper).append(firm)
+        rng.shuffle(cheaper)
+        ordered = cheaper + dearer
+        pool = self.suppliers[trade]
+        for position, firm in enumerate([winner] + ordered[rejected:] if decided else ()):
+            index = pool.index_of.get(firm["identifier"]["id"])
+            if index is not None:
+                if position:
+                    pool.losses[index] += 1
+                else:
+                    pool.wins[index] += 1
+        return ordered[:rejected] + [winner] + ordered[rejected:]
+
+    def bid_amounts(self, expected: float, firms: list[dict], rejected: int) -> list[float]:
+        """Ascending bid amounts: the dearest near the expected value, each a few percent above
+        the one below it; now and then the runner-up shadows the winner within 0.5 %."""
+        rng = self.rng
+        if len(firms) == 1:
+            return [round(expected * rng.uniform(0.93, 0.999), 2)]
+        gaps = [min(0.25, max(0.03, math.exp(rng.gauss(math.log(0.06), 0.3)))) for _ in firms[1:]]
+        runner_up = rejected + 1
+        if runner_up < len(firms):
+            shadow = _CLOSE_BID[0] if firms[runner_up]["identifier"]["id"] in self.habitual_ids else _CLOSE_BID[1]
+            if rng.random() < shadow:
+                gaps[rejected] = rng.uniform(0.0005, 0.005)
+        amounts = [expected * rng.uniform(0.88, 0.999)]
+        for gap in reversed(gaps):
+            amounts.append(amounts[-1] / (1 + gap))
+        return [round(amount, 2) for amount in reversed(amounts)]
 
     # -- objects --
 
@@ -1092,28 +1398,32 @@ class _Generator:
         method_type, method, _, median, auction = _weighted(rng, _METHODS, 2)
         family = "limited" if method == "limited" else "selective" if method == "selective" else "open"
         status, _ = _weighted(rng, _STATUSES[family], 1)
-        cpv = _weighted(rng, _CPV, 3)
-        buyer = self.pick(self.buyers, self.new_buyer)
+        purchase = self.purchase(median)
+        code, trade = purchase[0], purchase[4]
+        buyer = self.buyer(purchase)
         amount = self.money(median)
         created = self.between(self.start_ms, self.end_ms - self.start_ms)
-        code = cpv[0]
         category = "works" if code.startswith("45") else "services" if int(code[:2]) >= 50 else "goods"
-        items = [self.item(cpv, buyer["address"], created + rng.randint(30, 200) * _DAY_MS)
-                 for _ in range(rng.choice((1, 1, 1, 1, 1, 2, 2, 3)))]
+        items = self.items(purchase, buyer, created + rng.randint(30, 200) * _DAY_MS,
+                           rng.choice((1, 1, 1, 1, 1, 2, 2, 3)))
         data: dict[str, Any] = {
             "id": self.hex_id(), "tenderID": self.sequence_id("UA-", created),
-            "title": items[0]["description"] if rng.random() < 0.6 else f"ДК 021:2015: {code} — {cpv[1]}",
+            "title": items[0]["description"] if rng.random() < 0.6 else f"ДК 021:2015: {code} — {_CPV[code][0]}",
             "status": status, "procurementMethod": method, "procurementMethodType": method_type,
             "mainProcurementCategory": category,
             "value": {"amount": amount, "currency": "UAH", "valueAddedTaxIncluded": rng.random() < 0.7},
             "procuringEntity": buyer, "items": items, "owner": rng.choice(_OWNERS),
         }
+        vat = data["value"]["valueAddedTaxIncluded"]
         events = [created]
-        award_status = None
+        decisions: list[str] = []  # award statuses, in the order of the bids they judge
+        firms: list[dict] = []
         bids: list[dict] = []
         if family != "limited":
-            tender_start = created + rng.randint(1, 20) * _HOUR_MS
-            tender_end = tender_start + rng.randint(7, 20) * _DAY_MS
+            enquiry_days = rng.randint(3, 5) if method_type == "belowThreshold" else 0
+            tender_start = created + enquiry_days * _DAY_MS + rng.randint(1, 20) * _HOUR_MS
+            low, high, _ = _weighted(rng, _TENDER_DAYS[method_type], 2)
+            tender_end = tender_start + rng.randint(low, high) * _DAY_MS + rng.randint(0, 12) * _HOUR_MS
             if method_type == "belowThreshold":
                 data["enquiryPeriod"] = {"startDate": kyiv_iso(created), "endDate": kyiv_iso(tender_start)}
             data["tenderPeriod"] = {"startDate": kyiv_iso(tender_start), "endDate": kyiv_iso(tender_end)}
@@ -1122,40 +1432,52 @@ class _Generator:
             if status == "active.tendering":
                 events.append(self.between(tender_start, tender_end - tender_start))
             elif status in ("active.qualification", "active.awarded", "complete", "unsuccessful"):
-                count = rng.choice((0, 1)) if status == "unsuccessful" else rng.choice((1, 1, 1, 1, 2, 2, 3))
-                for _ in range(count):
-                    bids.append({"id": self.hex_id(), "date": kyiv_iso(self.between(tender_start, tender_end - tender_start)),
-                                 "status": "active", "tenderers": [self.pick(self.suppliers, self.new_supplier)],
-                                 "value": {"amount": round(amount * rng.uniform(0.75, 0.99), 2), "currency": "UAH",
-                                           "valueAddedTaxIncluded": data["value"]["valueAddedTaxIncluded"]}})
+                if status == "unsuccessful":  # no bids, or every bid rejected
+                    count = rng.choice((0, 0, 0, 1, 1, 2))
+                    rejected = count
+                else:
+                    count = _weighted(rng, _BID_COUNTS, 1)[0]
+                    rejected = self.rejected_count(buyer, count)
+                if count:
+                    firms = self.bidders(trade, count, rejected, decided=status in ("complete", "active.awarded"))
+                    for firm, value in zip(firms, self.bid_amounts(amount, firms, min(rejected, count - 1))):
+                        bids.append({"id": self.hex_id(),
+                                     "date": kyiv_iso(self.between(tender_start, tender_end - tender_start)),
+                                     "status": "active", "tenderers": [firm],
+                                     "value": {"amount": value, "currency": "UAH", "valueAddedTaxIncluded": vat}})
+                    decisions = ["unsuccessful"] * min(rejected, count)
+                    if rejected < count:
+                        decisions.append("pending" if status == "active.qualification" else "active")
                 events.append(tender_end)
-                award_status = {"active.qualification": "pending", "unsuccessful": "unsuccessful"}.get(status, "active")
-                if not bids:
-                    award_status = None
             elif status == "cancelled":
                 events.append(self.between(created + _DAY_MS, 10 * _DAY_MS))
         elif status in ("active", "complete"):
-            award_status = "active" if status == "complete" or rng.random() < 0.5 else "pending"
+            decisions = ["active" if status == "complete" or rng.random() < 0.5 else "pending"]
+            firms = [self.winner(trade)]
         else:
             events.append(self.between(created + _HOUR_MS, 5 * _DAY_MS))
         if bids:
             data["bids"] = bids
-        if award_status is not None:
-            award_date = events[-1] + rng.randint(1, 72) * _HOUR_MS
+        awards = []
+        award_date = events[-1]
+        for number, award_status in enumerate(decisions):
+            award_date += (rng.randint(1, 72) if number == 0 else rng.randint(24, 120)) * _HOUR_MS
             if bids:
-                winner = min(bids, key=lambda bid: bid["value"]["amount"])
-                supplier, award_value = winner["tenderers"][0], dict(winner["value"])
+                award_value = dict(bids[number]["value"])
             else:
-                supplier = self.pick(self.suppliers, self.new_supplier)
                 award_value = {"amount": round(amount * rng.uniform(0.9, 1.0), 2), "currency": "UAH",
-                               "valueAddedTaxIncluded": data["value"]["valueAddedTaxIncluded"]}
+                               "valueAddedTaxIncluded": vat}
             award = {"id": self.hex_id(), "status": award_status, "date": kyiv_iso(award_date),
-                     "value": award_value, "suppliers": [supplier]}
+                     "value": award_value, "suppliers": [firms[number]]}
             if bids:
-                award["bid_id"] = winner["id"]
+                award["bid_id"] = bids[number]["id"]
             if award_status == "active":
                 award.update(qualified=True, eligible=True)
-            data["awards"] = [award]
+            elif award_status == "unsuccessful":
+                award.update(qualified=False)
+            awards.append(award)
+        if awards:
+            data["awards"] = awards
             events.append(award_date)
             if status == "complete":
                 events.append(award_date + rng.randint(6, 25) * _DAY_MS)
@@ -1175,22 +1497,24 @@ class _Generator:
 
     def contract(self, tender: dict | None, number: int) -> dict:
         rng = self.rng
+        standstill = 0
         if tender is not None:
             data_t = tender["data"]
-            award = data_t["awards"][0]
+            award = next(award for award in data_t["awards"] if award["status"] == "active")
             tender_id, tender_code, award_id = data_t["id"], data_t["tenderID"], award["id"]
             start = (_parse_datetime(award["date"]) - EPOCH) // _ONE_MS
-            supplier, value = orjson.loads(orjson.dumps(award["suppliers"][0])), dict(award["value"])
-            buyer = orjson.loads(orjson.dumps(data_t["procuringEntity"]))
-            items = orjson.loads(orjson.dumps(data_t["items"]))
+            supplier, value = self.copy(award["suppliers"][0]), dict(award["value"])
+            buyer = self.copy(data_t["procuringEntity"])
+            items = self.copy(data_t["items"])
             title = data_t["title"]
+            standstill = _STANDSTILL_DAYS.get(data_t["procurementMethodType"], 0)
         else:  # a world without tenders: a contract of a tender that is not in it
             start = self.between(self.start_ms, self.end_ms - self.start_ms)
             tender_id, tender_code, award_id = self.hex_id(), self.sequence_id("UA-", start), self.hex_id()
-            supplier = self.pick(self.suppliers, self.new_supplier)
-            buyer = self.pick(self.buyers, self.new_buyer)
-            cpv = _weighted(rng, _CPV, 3)
-            items = [self.item(cpv, buyer["address"], start + 90 * _DAY_MS)]
+            purchase = self.purchase(90_000.0)
+            supplier = self.winner(purchase[4])
+            buyer = self.buyer(purchase)
+            items = self.items(purchase, buyer, start + 90 * _DAY_MS, 1)
             title = items[0]["description"]
             value = {"amount": self.money(90_000.0), "currency": "UAH", "valueAddedTaxIncluded": True}
         vat = value.get("valueAddedTaxIncluded", True)
@@ -1209,7 +1533,8 @@ class _Generator:
         }
         modified = created + rng.randrange(1, _DAY_MS)
         if status != "pending":
-            signed = created + rng.randint(1, 10) * _DAY_MS
+            # signed once the award can no longer be challenged
+            signed = max(created, start + standstill * _DAY_MS) + rng.randint(1, 10) * _DAY_MS
             data["dateSigned"] = kyiv_iso(signed)
             data["period"] = {"startDate": kyiv_iso(signed),
                               "endDate": kyiv_iso(signed + rng.randint(60, 330) * _DAY_MS)}
@@ -1223,16 +1548,39 @@ class _Generator:
         data["dateModified"] = modified
         return {"data": data, "config": {"restricted": False}}
 
-    def plan(self, tender_ids: list[str]) -> dict:
+    def plan(self, unplanned: list[dict]) -> dict:
+        """A plan; a completed one describes the purchase of a tender taken from ``unplanned``."""
         rng = self.rng
-        cpv = _weighted(rng, _CPV, 3)
-        buyer = self.pick(self.buyers, self.new_buyer)
-        created = self.between(self.start_ms, self.end_ms - self.start_ms)
-        year = kyiv_iso(created)[:4]
-        amount = self.money(150_000.0)
-        method_type, method, *_ = _weighted(rng, _METHODS, 2)
         status = rng.choices(("scheduled", "complete", "cancelled"), weights=(0.5, 0.4, 0.1))[0]
-        title = rng.choice(cpv[4])
+        tender = unplanned.pop()["data"] if status == "complete" and unplanned else None
+        if tender is not None:
+            tender_created = (_parse_datetime(tender["dateCreated"]) - EPOCH) // _ONE_MS
+            created = min(max(self.start_ms, tender_created - rng.randint(5, 90) * _DAY_MS), tender_created - _HOUR_MS)
+            planned = self.between(created, tender_created - created)
+            year = kyiv_iso(tender_created)[:4]
+            buyer = tender["procuringEntity"]
+            items = self.copy(tender["items"])
+            for item in items:
+                item["id"] = self.hex_id()
+            title = tender["title"]
+            expected = tender["value"]["amount"]
+            amount = expected if rng.random() < 0.5 else round(expected * rng.uniform(1.0, 1.1), 2)
+            method, method_type = tender["procurementMethod"], tender["procurementMethodType"]
+            modified = tender_created + rng.randrange(1, _HOUR_MS)  # completed when the tender was announced
+        else:
+            purchase = self.purchase(150_000.0)
+            buyer = self.buyer(purchase)
+            created = self.between(self.start_ms, self.end_ms - self.start_ms)
+            planned = created + rng.randint(5, 60) * _DAY_MS
+            year = kyiv_iso(planned)[:4]
+            items = self.items(purchase, buyer, created + rng.randint(60, 300) * _DAY_MS, 1)
+            title = items[0]["description"]
+            amount = self.money(150_000.0)
+            method_type, method, *_ = _weighted(rng, _METHODS, 2)
+            if method == "limited" and rng.random() < 0.3:  # planned without the e-system
+                method = method_type = ""
+            modified = None
+        code = items[0]["classification"]["id"]
         data: dict[str, Any] = {
             "id": self.hex_id(), "planID": self.sequence_id("UA-P-", created), "status": status,
             "procuringEntity": {key: buyer[key] for key in ("name", "identifier", "address", "kind")},
@@ -1243,21 +1591,20 @@ class _Generator:
                        "breakdown": [{"id": self.hex_id(), "title": rng.choice(("local", "local", "state", "own")),
                                       "description": "Фінансування закупівлі",
                                       "value": {"amount": amount, "currency": "UAH"}}]},
-            "classification": {"scheme": "ДК021", "id": cpv[0], "description": cpv[1]},
-            "additionalClassifications": [dict(zip(("scheme", "id", "description"), ("КЕКВ", *self.kekv(cpv[0]))))],
-            "items": [self.item(cpv, buyer["address"], created + rng.randint(60, 300) * _DAY_MS)],
+            "classification": dict(items[0]["classification"]),
+            "additionalClassifications": [dict(zip(("scheme", "id", "description"),
+                                                   ("КЕКВ", *self.kekv(code))))],
+            "items": items,
             "tender": {"procurementMethod": method, "procurementMethodType": method_type,
-                       "tenderPeriod": {"startDate": kyiv_iso(created + rng.randint(5, 60) * _DAY_MS)}},
+                       "tenderPeriod": {"startDate": kyiv_iso(planned)}},
             "owner": rng.choice(_OWNERS),
         }
-        if method == "limited" and rng.random() < 0.3:  # planned without the e-system
-            data["tender"]["procurementMethod"] = data["tender"]["procurementMethodType"] = ""
-        if status == "complete" and tender_ids:
-            data["tender_id"] = rng.choice(tender_ids)
+        if tender is not None:
+            data["tender_id"] = tender["id"]
         published = created + rng.randint(1, 600) * 1000
         data["dateCreated"] = kyiv_iso(created)
         data["datePublished"] = kyiv_iso(published)
-        data["dateModified"] = published + rng.randrange(1, 30 * _DAY_MS)
+        data["dateModified"] = max(modified or 0, published + rng.randrange(1, 30 * _DAY_MS))
         return {"data": data}
 
     def build(self, tenders: int, contracts: int, plans: int) -> list[tuple[str, int, dict]]:
@@ -1267,15 +1614,13 @@ class _Generator:
         per_tender: collections.Counter = collections.Counter()
         contract_envelopes = []
         for number in range(contracts):
-            tender = awarded[number % len(awarded)] if awarded else (
-                tender_envelopes[number % len(tender_envelopes)] if tender_envelopes else None)
-            if tender is not None and not tender["data"].get("awards"):
-                tender = None  # no award to contract on (a world with no awarded tender at all)
+            tender = awarded[number % len(awarded)] if awarded else None
             if tender is not None:
                 per_tender[tender["data"]["id"]] += 1
             contract_envelopes.append(self.contract(tender, per_tender[tender["data"]["id"]] if tender else 1))
-        tender_ids = [envelope["data"]["id"] for envelope in tender_envelopes]
-        plan_envelopes = [self.plan(tender_ids) for _ in range(plans)]
+        unplanned = list(tender_envelopes)
+        self.rng.shuffle(unplanned)
+        plan_envelopes = [self.plan(unplanned) for _ in range(plans)]
         # One clock for the whole world, as the API's public_modified: every object is stamped
         # at its dateModified instant (moved 1 ms on when it would tie with the one before).
         written = [(envelope["data"]["dateModified"], order, number, resource, envelope)
