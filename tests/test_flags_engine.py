@@ -151,14 +151,14 @@ def test_float_noise_and_duplicate_keys_do_not_change_an_unchanged_flag(tmp_path
     # 0.1 + 0.2 is 0.30000000000000004: a parallel sum's last bits vary from run to run, so values
     # and evidence are rounded; two rows for one key (records sharing a tenderID) merge in a fixed order
     write_rule(tmp_path, "noisy", "SELECT ocid AS subject_id, ocid, 0.1 + 0.2 AS value, 0.1 + 0.2 AS total, "
-                                  "t.title FROM processes, (VALUES ('b'), ('a')) t(title)")
+                                  "[{'x': 0.1 + 0.2}] AS nested, t.title FROM processes, (VALUES ('b'), ('a')) t(title)")
     (rule,) = load_rules(tmp_path)
     first = evaluate(db, [rule])
     assert first.new > 0
     with duckdb.connect(str(db), read_only=True) as con:
-        values = con.execute("SELECT DISTINCT value, evidence->>'total', evidence->>'title' FROM flags "
-                             "WHERE rule_id = 'noisy'").fetchall()
-    assert values == [(0.3, "0.3", "a")]
+        values = con.execute("SELECT DISTINCT value, evidence->>'total', evidence->>'title', evidence->>'nested' "
+                             "FROM flags WHERE rule_id = 'noisy'").fetchall()
+    assert values == [(0.3, "0.3", "b", '[{"x":0.3}]')]  # ties: the larger evidence, every time
     again = evaluate(db, [rule])
     assert (again.new, again.changed, again.resolved) == (0, 0, 0)
 

@@ -63,14 +63,47 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _wrapped(rule: Rule, columns: list[str], floats: set[str] = frozenset()) -> str:
+def _rounded(expression: str, kind: Any, depth: int = 0) -> str:
+    """``expression`` with every DOUBLE/FLOAT inside it (in structs and lists too) rounded to 6 decimals.
+
+    A parallel sum adds in a varying order; its last bits must not make an unchanged flag look changed.
+    """
+    name = str(getattr(kind, "id", ""))
+    if name in ("double", "float"):
+        return f"round({expression}, 6)"
+    children = _children(kind)
+    if name == "struct" and any(_has_float(child) for _, child in children):
+        return "struct_pack(" + ", ".join(
+            f"{_quote(field)} := {_rounded(f'struct_extract({expression}, {_literal(field)})', child, depth)}"
+            for field, child in children) + ")"
+    if name == "list" and children and _has_float(children[0][1]):
+        item = f"x{depth}"
+        return f"list_transform({expression}, lambda {item}: {_rounded(item, children[0][1], depth + 1)})"
+    return expression
+
+
+def _children(kind: Any) -> list:
+    """(name, type) of a struct's fields or a list's element; nothing for other types."""
+    return list(kind.children) if str(getattr(kind, "id", "")) in ("struct", "list") else []
+
+
+def _has_float(kind: Any) -> bool:
+    return str(getattr(kind, "id", "")) in ("double", "float") or any(_has_float(c) for _, c in _children(kind))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _wrapped(rule: Rule, columns: list[str], types: dict[str, Any] | None = None) -> str:
     """The rule's query turned into rows of RESULT_SCHEMA (the extra columns become JSON evidence).
 
-    Floating-point columns are rounded to 6 decimals: a parallel sum adds in a varying order, and
-    its last bits must not make an unchanged flag look changed.
+    Floating-point values, also inside structs and lists, are rounded to 6 decimals (``_rounded``).
     """
+    types = types or {}
+
     def column(name: str) -> str:
-        return f"round(r.{_quote(name)}, 6)" if name in floats else f"r.{_quote(name)}"
+        return _rounded(f"r.{_quote(name)}", types[name]) if name in types else f"r.{_quote(name)}"
 
     evidence = [c for c in columns if c not in ("subject_id", "ocid", "value")]
     evidence_sql = ("to_json(struct_pack(" + ", ".join(f"{_quote(c)} := {column(c)}" for c in evidence) + "))"
@@ -93,12 +126,12 @@ def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]
     used = {name: params[name] for name in set(_PARAM.findall(rule.query))}
     probe = con.sql(f"SELECT * FROM ({rule.query}) LIMIT 0", params=used)
     columns = probe.columns
-    floats = {name for name, kind in zip(columns, probe.types) if str(kind) in ("DOUBLE", "FLOAT")}
+    types = dict(zip(columns, probe.types))
     if "subject_id" not in columns:
         raise ValueError(f"the query returns no subject_id column (it returns {', '.join(columns)})")
     if rule.subject == "process" and "ocid" not in columns:
         raise ValueError("a rule about processes must return an ocid column")
-    relation = con.sql(_wrapped(rule, columns, floats), params=used)
+    relation = con.sql(_wrapped(rule, columns, types), params=used)
     # DuckDB 2 names it to_arrow_table; 1.x had arrow() return a Table
     table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
     return table.cast(RESULT_SCHEMA)
@@ -149,8 +182,8 @@ _MERGE = """
 CREATE OR REPLACE TEMP TABLE flag_now AS
 SELECT rule_id, any_value(kind) AS kind, any_value(severity) AS severity, subject_type, subject_id,
        ocid, max(value) AS value,
-       -- several rows for one key (records sharing a tenderID): the largest value, then a fixed order
-       first(evidence ORDER BY value DESC NULLS LAST, evidence) AS evidence
+       -- several rows for one key (records sharing a tenderID): the largest value, ties in a fixed order
+       arg_max(evidence, (coalesce(value, '-infinity'::DOUBLE), evidence)) AS evidence
 FROM flag_rows GROUP BY rule_id, subject_type, subject_id, ocid;
 
 CREATE OR REPLACE TEMP TABLE flag_open AS
