@@ -13,7 +13,7 @@ import structlog
 
 from monitor import __version__
 from monitor.config import ConfigError, Settings, load_settings
-from monitor.logs import configure_logging, set_verbosity
+from monitor.logs import configure_logging, reset_verbosity, set_verbosity
 from monitor.store import SchemaTooNewError, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 0, 1, 2, 3
@@ -78,30 +78,12 @@ def _add_verbosity(command: click.Command) -> None:
 
 
 def _register() -> None:
-    from monitor.commands import classify, flag, ingest, load, query, rules, status
+    from monitor.commands import (classify, demo, export, flag, ingest, load, nightly, query, report, rules,
+                                  schedule, status)
 
-    cli.add_command(classify.classify)
-    cli.add_command(flag.flag)
-    cli.add_command(rules.rules)
-    cli.add_command(ingest.ingest)
-    cli.add_command(load.load)
-    cli.add_command(status.status)
-    cli.add_command(query.query)
-    from monitor.commands import demo
-
-    cli.add_command(demo.demo)
-    from monitor.commands import nightly
-
-    cli.add_command(nightly.nightly)
-    from monitor.commands import schedule
-
-    cli.add_command(schedule.schedule)
-    from monitor.commands import report
-
-    cli.add_command(report.report)
-    from monitor.commands import export
-
-    cli.add_command(export.export)
+    for command in (load.load, ingest.ingest, nightly.nightly, classify.classify, flag.flag, rules.rules,
+                    report.report, export.export, schedule.schedule, demo.demo, status.status, query.query):
+        cli.add_command(command)
     _add_verbosity(cli)
 
 
@@ -110,6 +92,7 @@ _register()
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the CLI and map errors to exit codes."""
+    reset_verbosity()  # -q/-v apply to this invocation only (tests and the demo call main() repeatedly)
     try:
         returned = cli.main(args=argv, prog_name="monitor", standalone_mode=False)
     except click.exceptions.Abort:

@@ -19,6 +19,14 @@ def set_verbosity(verbosity: int) -> None:
     configure_logging(_state["format"], _LEVELS[_state["verbosity"]])
 
 
+def reset_verbosity() -> None:
+    _state["verbosity"] = 0
+
+
+def verbosity() -> int:
+    return _state["verbosity"]
+
+
 def show_progress() -> bool:
     """Progress bars only on a terminal, and not with -q."""
     return sys.stderr.isatty() and _state["verbosity"] >= 0

@@ -19,6 +19,7 @@ import click
 import structlog
 
 from monitor.cli import EXIT_OK, pass_app
+from monitor.logs import verbosity
 from monitor.demo_world import SAMPLE_DIR, SNAPSHOT_WEEK, build_world
 from monitor.store.db import connect_read_only
 from monitor.testing.replay_server import ReplayServer
@@ -45,7 +46,8 @@ def _environment(**values: str):
 def _step(title: str, argv: list[str]) -> None:
     from monitor.cli import main
 
-    click.secho(f"==> {title}", bold=True, err=True)
+    if verbosity() >= 0:
+        click.secho(f"==> {title}", bold=True, err=True)
     started = time.monotonic()
     code = main(argv)
     if code != EXIT_OK:
@@ -93,7 +95,8 @@ def demo(app, out_dir: Path) -> None:
     """
     started = time.monotonic()
     db = str(app.settings.db_path)
-    common = ["--db", db, "--config", str(DEMO_CONFIG), "--log-format", app.log_format]
+    common = ["--db", db, "--config", str(DEMO_CONFIG), "--log-format", app.log_format,
+              *(["-q"] if verbosity() < 0 else ["-v"] if verbosity() > 0 else [])]
     world, ocds_files = build_world()
     report_dir, export_dir = out_dir / f"report-{SNAPSHOT_WEEK}", out_dir / "export-opportunities"
     click.echo(f"Sample world: {len(world)} ProZorro objects served on loopback, {len(ocds_files)} OCDS files "

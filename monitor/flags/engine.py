@@ -169,6 +169,7 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
                 outcome.error = " ".join(str(exc).split())[:500]
                 log.error("rule failed", rule=rule.id, file=str(rule.path), error=outcome.error)
             outcome.seconds = round(time.monotonic() - started, 3)
+            log.debug("rule evaluated", rule=rule.id, rows=outcome.rows, seconds=outcome.seconds)
             outcomes.append(outcome)
             if on_rule:
                 on_rule(outcome)
