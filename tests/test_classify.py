@@ -148,3 +148,22 @@ def test_load_classifies_incrementally_and_a_rule_change_reclassifies_all(tmp_pa
         reclassified = con.execute("SELECT count(DISTINCT rules_hash), count(*) FROM classified_processes").fetchone()
     assert ("health",) in microscopes
     assert reclassified == (1, 12)
+
+
+def test_plans_are_classified_from_their_codes_and_texts_and_only_when_they_change(tmp_path, capsys):
+    plans = Path(__file__).resolve().parent.parent / "rules" / "flags" / "fixtures" / \
+        "opportunity-planned-not-procured-overdue.jsonl"
+    db = tmp_path / "plans.duckdb"
+    assert main(["--db", str(db), "load", str(plans)]) == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        found = {(plan, category): evidence for plan, category, evidence in con.execute(
+            "SELECT p.plan_public_id, c.category, c.evidence FROM plan_classifications c JOIN plans p USING (plan_id)"
+        ).fetchall()}
+    pwid = "UA-P-2026-02-10-010111-a"
+    assert {(pwid, "social.services"), (pwid, "programme.pwid-support"), (pwid, "programme.ost")} <= set(found)
+    assert ("UA-P-2026-02-24-010112-a", "programme.domestic-violence") in found
+    assert {"signal": "code", "field": "item", "value": "85312000-9"} in found[(pwid, "social.services")]
+    assert main(["--db", str(db), "classify"]) == 0  # nothing changed: nothing to do
+    assert "classified 0 process(es) and 0 plan(s)" in capsys.readouterr().out
+    assert main(["--db", str(db), "classify", "--full"]) == 0
+    assert "and 2 plan(s)" in capsys.readouterr().out

@@ -33,14 +33,20 @@ class ClassifyResult:
     plan_classifications: int = 0
 
 
-_TODO = """
-CREATE OR REPLACE TEMP TABLE classify_todo AS
-SELECT p.ocid, p.raw_key, p.date_modified
-FROM processes p
-LEFT JOIN classified_processes c ON c.ocid = p.ocid
-WHERE $full OR c.ocid IS NULL OR c.raw_key <> p.raw_key
+def _todo_sql(todo: str, table: str, key: str, done: str) -> str:
+    """The rows of ``table`` to (re)classify: new, replaced since, or classified with other rule files."""
+    return f"""
+CREATE OR REPLACE TEMP TABLE {todo} AS
+SELECT p.{key}, p.raw_key, p.date_modified
+FROM {table} p
+LEFT JOIN {done} c ON c.{key} = p.{key}
+WHERE $full OR c.{key} IS NULL OR c.raw_key <> p.raw_key
    OR c.date_modified IS DISTINCT FROM p.date_modified OR c.rules_hash <> $hash
 """
+
+
+_TODO = _todo_sql("classify_todo", "processes", "ocid", "classified_processes")
+_PLAN_TODO = _todo_sql("classify_plan_todo", "plans", "plan_id", "classified_plans")
 
 
 def _classify_chunk(con: duckdb.DuckDBPyConnection, categories: list, start: int, size: int,
@@ -64,16 +70,6 @@ def _classify_chunk(con: duckdb.DuckDBPyConnection, categories: list, start: int
         con.execute("INSERT INTO classifications BY NAME SELECT * FROM classify_result")
         con.unregister("classify_result")
     return result.height
-
-
-_PLAN_TODO = """
-CREATE OR REPLACE TEMP TABLE classify_plan_todo AS
-SELECT p.plan_id, p.raw_key, p.date_modified
-FROM plans p
-LEFT JOIN classified_plans c ON c.plan_id = p.plan_id
-WHERE $full OR c.plan_id IS NULL OR c.raw_key <> p.raw_key
-   OR c.date_modified IS DISTINCT FROM p.date_modified OR c.rules_hash <> $hash
-"""
 
 
 def _classify_plans(con: duckdb.DuckDBPyConnection, categories: list, full: bool, current_hash: str,

@@ -38,7 +38,9 @@ def classify(app, full: bool) -> None:
         con.close()
         raise
     finish_run(con, run_id, "complete", {"processes": result.processes, "classifications": result.classifications,
+                                         "plans": result.plans, "plan_classifications": result.plan_classifications,
                                          "full": result.full, "seconds": result.seconds})
     con.close()
-    click.echo(f"classified {result.processes} process(es): {result.classifications} categories assigned"
+    click.echo(f"classified {result.processes} process(es) and {result.plans} plan(s): "
+               f"{result.classifications + result.plan_classifications} categories assigned"
                f"{' (full)' if result.full else ''} in {result.seconds:.1f} s")
