@@ -181,11 +181,25 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
 
 _MERGE = """
 CREATE OR REPLACE TEMP TABLE flag_now AS
-SELECT rule_id, any_value(kind) AS kind, any_value(severity) AS severity, subject_type, subject_id,
-       ocid, max(value) AS value,
-       -- several rows for one key (records sharing a tenderID): the largest value, ties in a fixed order
-       arg_max(evidence, (coalesce(value, '-infinity'::DOUBLE), evidence)) AS evidence
-FROM flag_rows GROUP BY rule_id, subject_type, subject_id, ocid;
+WITH merged AS (
+    SELECT rule_id, any_value(kind) AS kind, any_value(severity) AS severity, subject_type, subject_id, ocid,
+           max(value) AS value, arg_max(evidence, value) AS evidence, count(*) AS rows
+    FROM flag_rows GROUP BY rule_id, subject_type, subject_id, ocid
+),
+tied AS (  -- several rows for one key (records sharing a tenderID): of those with the largest value,
+           -- the largest evidence, so that the pick is the same every run (cheap: such keys are rare)
+    SELECT r.rule_id, r.subject_type, r.subject_id, r.ocid, max(r.evidence) AS evidence
+    FROM flag_rows r
+    JOIN merged m ON m.rows > 1 AND m.rule_id = r.rule_id AND m.subject_type = r.subject_type
+                 AND m.subject_id = r.subject_id AND m.ocid IS NOT DISTINCT FROM r.ocid
+                 AND m.value IS NOT DISTINCT FROM r.value
+    GROUP BY r.rule_id, r.subject_type, r.subject_id, r.ocid
+)
+SELECT m.rule_id, m.kind, m.severity, m.subject_type, m.subject_id, m.ocid, m.value,
+       coalesce(t.evidence, m.evidence) AS evidence
+FROM merged m
+LEFT JOIN tied t ON t.rule_id = m.rule_id AND t.subject_type = m.subject_type AND t.subject_id = m.subject_id
+                AND t.ocid IS NOT DISTINCT FROM m.ocid;
 
 CREATE OR REPLACE TEMP TABLE flag_open AS
 SELECT rowid AS row_id, * FROM flags
