@@ -90,14 +90,15 @@ def load_settings(config_path: str | None = None, db_option: str | None = None) 
     as_of = os.environ.get("MONITOR_AS_OF") or flags.get("as_of")
     if as_of:
         try:
-            settings.as_of = parse_as_of(str(as_of))
+            settings.as_of = parse_datetime(str(as_of))
         except ValueError as exc:
             raise ConfigError(f"MONITOR_AS_OF / [flags] as_of: {exc}") from exc
     return settings
 
 
-def parse_as_of(text: str) -> datetime:
-    """An ISO date or date-time; a date means its start, a time without offset means UTC."""
+def parse_datetime(text: str) -> datetime:
+    """An ISO date or date-time (the clock, --since, export periods); a date means its start, a time
+    without offset means UTC."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 import structlog
 
-from monitor.config import Settings, parse_as_of
+from monitor.config import Settings, parse_datetime
 from monitor.report import last_complete_week, parse_week, week_containing, write_report
 from monitor.report.render import HTML_ROWS_PER_RULE, neutralise
 
@@ -139,7 +139,7 @@ def sample_db(load_once, db_path: Path, _devnull) -> dict:
 
 
 def settings_for(db_path: Path, **changes) -> Settings:
-    settings = Settings(db_path=db_path, as_of=parse_as_of("2026-11-23T07:00:00+02:00"))
+    settings = Settings(db_path=db_path, as_of=parse_datetime("2026-11-23T07:00:00+02:00"))
     for key, value in changes.items():
         setattr(settings, key, value)
     return settings
@@ -152,14 +152,14 @@ def report(sample_db, db_path: Path, tmp_path: Path):
 
 
 def test_default_week_is_the_last_complete_iso_week_in_kyiv():
-    assert last_complete_week(parse_as_of("2026-11-23T07:00:00+02:00")).label == "2026-W47"
-    assert last_complete_week(parse_as_of("2026-11-22T23:59:00+02:00")).label == "2026-W46"
+    assert last_complete_week(parse_datetime("2026-11-23T07:00:00+02:00")).label == "2026-W47"
+    assert last_complete_week(parse_datetime("2026-11-22T23:59:00+02:00")).label == "2026-W46"
     # Monday 00:30 in Kyiv is still Sunday in UTC: the week that just ended counts
-    assert last_complete_week(parse_as_of("2026-11-22T22:30:00+00:00")).label == "2026-W47"
-    assert last_complete_week(parse_as_of("2026-11-20T12:00:00+02:00")).label == "2026-W46"
-    assert last_complete_week(parse_as_of("2027-01-04T08:00:00+02:00")).label == "2026-W53"
-    assert last_complete_week(parse_as_of("2026-01-05T08:00:00+02:00")).label == "2026-W01"
-    assert week_containing(parse_as_of("2026-11-20T12:00:00+02:00")).label == "2026-W47"
+    assert last_complete_week(parse_datetime("2026-11-22T22:30:00+00:00")).label == "2026-W47"
+    assert last_complete_week(parse_datetime("2026-11-20T12:00:00+02:00")).label == "2026-W46"
+    assert last_complete_week(parse_datetime("2027-01-04T08:00:00+02:00")).label == "2026-W53"
+    assert last_complete_week(parse_datetime("2026-01-05T08:00:00+02:00")).label == "2026-W01"
+    assert week_containing(parse_datetime("2026-11-20T12:00:00+02:00")).label == "2026-W47"
     week = parse_week("2026-W47")
     assert (week.start.isoformat(), week.end.isoformat()) == ("2026-11-16T00:00:00+02:00", "2026-11-23T00:00:00+02:00")
     for bad in ("2026-47", "2026-W54", "2025-W53", "W47"):

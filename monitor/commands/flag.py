@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from monitor.classify.categories import CategoryError, load_categories
 from monitor.cli import BadInput, pass_app
-from monitor.config import parse_as_of
+from monitor.config import parse_datetime
 from monitor.logs import show_progress
 from monitor.flags.engine import Evaluation, evaluate
 from monitor.flags.rules import RuleError, load_rules
@@ -52,7 +52,7 @@ def evaluate_rules(db_path: Path, rule_ids: list[str] | None = None, memory_limi
 def flag(app, rule_ids: tuple[str, ...], as_of: str | None) -> None:
     """Evaluate the rules in rules/flags/ and update the flags table (new, changed, resolved)."""
     try:
-        clock = parse_as_of(as_of) if as_of else app.settings.as_of
+        clock = parse_datetime(as_of) if as_of else app.settings.as_of
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from exc
     result = evaluate_rules(app.settings.db_path, list(rule_ids), app.settings.memory_limit, clock)

@@ -7,7 +7,7 @@ import dataclasses
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import click
@@ -18,7 +18,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from connectors.http import HttpClient
 from monitor.cli import BadInput, pass_app
-from monitor.config import ConfigError
+from monitor.config import ConfigError, parse_datetime
 from monitor.lock import hold_lock
 from monitor.logs import show_progress
 from monitor.ingest import SourceResult, ingest_all, known_lookup, latest_stored
@@ -35,10 +35,9 @@ def _parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return parse_datetime(value)
     except ValueError as exc:
-        raise BadInput(f"--since {value!r}: expected a date like 2026-11-01 or 2026-11-01T00:00:00+02:00") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        raise BadInput(f"--since: {exc}") from exc
 
 
 @dataclasses.dataclass

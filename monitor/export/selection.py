@@ -41,7 +41,7 @@ from typing import Any
 
 import duckdb
 
-from monitor.config import parse_as_of
+from monitor.config import parse_datetime
 
 KINDS = ("anomaly", "opportunity")
 DATE_BASES = ("procurement", "flagged")
@@ -78,7 +78,7 @@ def parse_date(text: str, *, end: bool) -> datetime:
     """An ISO date or date-time (UTC unless it has an offset); a bare date ending a period means the end of that day."""
     text = text.strip()
     try:
-        moment = parse_as_of(text)
+        moment = parse_datetime(text)
     except ValueError as exc:
         raise FilterError(str(exc)) from None
     if end and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):

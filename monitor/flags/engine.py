@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from monitor.config import parse_as_of
+from monitor.config import parse_datetime
 from monitor.flags.rules import BUILTIN_AS_OF, Rule
 from monitor.store import connect
 from monitor.store.db import transaction
@@ -113,7 +113,7 @@ def _wrapped(rule: Rule, columns: list[str], types: dict[str, Any] | None = None
     scope = ""
     if rule.categories:
         scope = ("WHERE r.ocid IN (SELECT ocid FROM classifications WHERE category IN ("
-                 + ", ".join("'" + c.replace("'", "''") + "'" for c in rule.categories) + "))")
+                 + ", ".join(_literal(c) for c in rule.categories) + "))")
     return (
         f"SELECT '{rule.id}' AS rule_id, '{rule.kind}' AS kind, '{rule.severity}' AS severity, "
         f"'{rule.subject}' AS subject_type, r.subject_id::VARCHAR AS subject_id, {ocid_sql} AS ocid, "
@@ -140,7 +140,7 @@ def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]
 def _as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return parse_as_of(str(value))
+    return parse_datetime(str(value))
 
 
 def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[str, Any]] | None = None,
