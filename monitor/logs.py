@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import structlog
@@ -17,6 +18,15 @@ def set_verbosity(verbosity: int) -> None:
     """Apply -q (-1) or -v (1) after the fact, keeping the log format chosen earlier."""
     _state["verbosity"] = max(-1, min(1, verbosity))
     configure_logging(_state["format"], _LEVELS[_state["verbosity"]])
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def terminal_safe(text: str) -> str:
+    """Untrusted text (titles, names) for a terminal line: control characters, escape sequences
+    included, become a space."""
+    return _CONTROL.sub(" ", text)
 
 
 def reset_verbosity() -> None:

@@ -70,3 +70,19 @@ def test_a_second_demo_reuses_the_database(demo_run, capsys):
     counts = json.loads(last)
     assert counts["status"] == "complete" and counts["ingest"]["new"] == 0 and counts["ingest"]["updated"] == 0
     assert counts["flags"]["new"] == 0 and counts["flags"]["changed"] == 0  # same data, same clock: nothing moves
+
+
+def test_findings_printed_on_a_terminal_carry_no_escape_sequences(tmp_path):
+    from monitor.commands.demo import _findings
+    from monitor.store import connect
+
+    db = tmp_path / "hostile.duckdb"
+    con = connect(db)
+    evidence = json.dumps({"title": "Догляд вдома\x1b]0;owned\x07\x1b[2J\r\nрядок", "region": "Сумська область",
+                           "deadline": "2026-11-27 00:00 Kyiv time", "tender_public_id": "UA-2026-11-12-010101-a"})
+    con.execute("INSERT INTO flags VALUES ('opportunity-open-social-tender', 'opportunity', 'high', 'process', 'x', "
+                "'x', 1, ?, now(), now(), NULL)", [evidence])
+    con.close()
+    printed = _findings(db)
+    assert "Догляд вдома ]0;owned [2J рядок — Сумська область" in printed
+    assert not any(ord(c) < 32 and c != "\n" for c in printed)

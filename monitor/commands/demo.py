@@ -19,7 +19,7 @@ import click
 import structlog
 
 from monitor.cli import EXIT_OK, pass_app
-from monitor.logs import verbosity
+from monitor.logs import terminal_safe, verbosity
 from monitor.demo_world import SAMPLE_DIR, SNAPSHOT_WEEK, build_world
 from monitor.store.db import connect_read_only
 from monitor.testing.replay_server import ReplayServer
@@ -77,8 +77,8 @@ def _findings(db_path: Path) -> str:
         what = title or f"{subject}: {', '.join(categories or [])}"
         where = ", ".join(part for part in (buyer, region) if part and part != subject)
         link = f" https://prozorro.gov.ua/tender/{tender}" if tender else ""
-        lines.append(f"  - [{rule_id}] {what}" + (f" — {where}" if where else "")
-                     + (f" (deadline {deadline})" if deadline else "") + link)
+        lines.append(terminal_safe(f"  - [{rule_id}] {what}" + (f" — {where}" if where else "")
+                                   + (f" (deadline {deadline})" if deadline else "") + link))
     lines.append("Open flags per rule:")
     lines += [f"  {count:>6}  {kind:<11} {rule_id}" for kind, rule_id, count in per_rule]
     return "\n".join(lines)

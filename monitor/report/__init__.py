@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,10 +15,10 @@ import structlog
 
 from monitor import __version__
 from monitor.config import Settings
-from monitor.report.data import ReportData, collect
+from monitor.report.data import collect
 from monitor.report.meta import category_infos, rule_infos
 from monitor.report.render import render_csv, render_html, render_markdown
-from monitor.report.weeks import KYIV, Week, last_complete_week, parse_week, week_containing
+from monitor.report.weeks import Week, last_complete_week, parse_week, week_containing
 from monitor.store import connect_read_only
 from monitor.store.db import current_schema_version
 
@@ -39,7 +38,6 @@ class ReportResult:
     md: Path
     csv: Path
     counts: dict[str, int]
-    top_findings: list[str]  # a few one-line highlights: the soonest opportunities, new high-severity flags
 
 
 def default_out_dir(week: str) -> Path:
@@ -56,29 +54,6 @@ def _write_atomically(path: Path, text: str, encoding: str) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-
-
-def _plain(text: str) -> str:
-    """Untrusted text for a terminal line: no control characters (no escape sequences)."""
-    return _CONTROL.sub(" ", text)
-
-
-def _top_findings(data: ReportData, limit: int = 5) -> list[str]:
-    lines = []
-    for row in data.opportunities[:3]:
-        deadline = f"deadline {row.deadline.astimezone(KYIV):%Y-%m-%d}, " if row.deadline else ""
-        lines.append(f"opportunity: {row.rule_title}: {row.title or row.subject_label} "
-                     f"({deadline}{row.region or 'region unknown'}) {row.link or row.subject_label}")
-    for row in data.flags:
-        if len(lines) >= limit:
-            break
-        if row.kind == "anomaly" and row.status == "new" and row.severity == "high":
-            lines.append(f"new high flag: {row.rule_title}: {row.title or row.buyer_name or row.subject_label} "
-                         f"{row.link or row.subject_label}")
-    return [_plain(line) for line in lines[:limit]]
 
 
 def write_report(settings: Settings, week: str | None = None, out_dir: Path | None = None) -> ReportResult:
@@ -119,4 +94,4 @@ def write_report(settings: Settings, week: str | None = None, out_dir: Path | No
     }
     log.info("report written", week=chosen.label, out_dir=str(target), **counts)
     return ReportResult(week=chosen.label, out_dir=target, html=paths["report.html"], md=paths["report.md"],
-                        csv=paths["flags.csv"], counts=counts, top_findings=_top_findings(data))
+                        csv=paths["flags.csv"], counts=counts)
