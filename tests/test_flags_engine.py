@@ -163,6 +163,28 @@ def test_float_noise_and_duplicate_keys_do_not_change_an_unchanged_flag(tmp_path
     assert (again.new, again.changed, again.resolved) == (0, 0, 0)
 
 
+def test_duplicate_keys_keep_the_largest_value_and_an_evidence_only_change_is_an_update(tmp_path, db):
+    # two rows for every process: the merge keeps the row with the larger value (and its evidence);
+    # the change check compares a hash of the evidence, so a change in evidence alone still counts
+    query = ("SELECT ocid AS subject_id, ocid, t.v AS value, t.label || '-' || $suffix AS label "
+             "FROM processes, (VALUES (1.0, 'low'), (2.0, 'high')) t(v, label)")
+    path = write_rule(tmp_path, "twice", query)
+    path.write_text(path.read_text().replace("query: |", "params:\n  suffix: a\nquery: |"))
+    (rule,) = load_rules(tmp_path)
+    t0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    first = evaluate(db, [rule], now=t0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        processes = con.execute("SELECT count(DISTINCT ocid) FROM processes").fetchone()[0]
+        kept = con.execute("SELECT DISTINCT value, evidence->>'label' FROM flags WHERE rule_id = 'twice'").fetchall()
+    assert first.new == processes and kept == [(2.0, "high-a")]
+    changed = evaluate(db, [rule], overrides={"twice": {"suffix": "b"}}, now=t0 + timedelta(days=1))
+    assert (changed.new, changed.changed, changed.resolved) == (0, processes, 0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        after = con.execute("SELECT DISTINCT evidence->>'label', first_seen, last_seen FROM flags "
+                            "WHERE rule_id = 'twice'").fetchall()
+    assert after == [("high-b", t0, t0 + timedelta(days=1))]
+
+
 def test_the_clock_is_a_parameter_and_a_pinned_clock_stamps_the_history(tmp_path, db):
     write_rule(tmp_path, "clocked", "SELECT ocid AS subject_id, ocid, $as_of AS evaluated_for FROM processes")
     (rule,) = load_rules(tmp_path)

@@ -6,8 +6,9 @@ read refused by the sandbox, a missing column) is recorded in ``rule_runs`` with
 other rules still run, and the failed rule's open flags are left as they were.
 
 History: a flag is keyed by (rule, subject type, subject id, ocid). A new one is inserted with
-first_seen = last_seen = now; one still firing is updated only when its value or evidence changed;
-one that stopped firing gets resolved_at = now. Re-running on unchanged data changes nothing.
+first_seen = last_seen = now; one still firing is updated only when its value or evidence changed
+(compared by a hash of the evidence, so the open flags' evidence is never copied); one that stopped
+firing gets resolved_at = now. Re-running on unchanged data changes nothing.
 """
 
 from __future__ import annotations
@@ -180,29 +181,36 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
 
 
 _MERGE = """
-CREATE OR REPLACE TEMP TABLE flag_now AS
-WITH merged AS (
-    SELECT rule_id, any_value(kind) AS kind, any_value(severity) AS severity, subject_type, subject_id, ocid,
-           max(value) AS value, arg_max(evidence, value) AS evidence, count(*) AS rows
-    FROM flag_rows GROUP BY rule_id, subject_type, subject_id, ocid
-),
-tied AS (  -- several rows for one key (records sharing a tenderID): of those with the largest value,
-           -- the largest evidence, so that the pick is the same every run (cheap: such keys are rare)
-    SELECT r.rule_id, r.subject_type, r.subject_id, r.ocid, max(r.evidence) AS evidence
-    FROM flag_rows r
-    JOIN merged m ON m.rows > 1 AND m.rule_id = r.rule_id AND m.subject_type = r.subject_type
-                 AND m.subject_id = r.subject_id AND m.ocid IS NOT DISTINCT FROM r.ocid
-                 AND m.value IS NOT DISTINCT FROM r.value
-    GROUP BY r.rule_id, r.subject_type, r.subject_id, r.ocid
-)
-SELECT m.rule_id, m.kind, m.severity, m.subject_type, m.subject_id, m.ocid, m.value,
-       coalesce(t.evidence, m.evidence) AS evidence
-FROM merged m
-LEFT JOIN tied t ON t.rule_id = m.rule_id AND t.subject_type = m.subject_type AND t.subject_id = m.subject_id
-                AND t.ocid IS NOT DISTINCT FROM m.ocid;
+-- keys a rule returned more than once (records sharing a tenderID): rare, so they are found on the
+-- narrow key columns and only their rows go through the merge below
+CREATE OR REPLACE TEMP TABLE flag_dup_keys AS
+SELECT rule_id, subject_type, subject_id, ocid FROM flag_rows
+GROUP BY rule_id, subject_type, subject_id, ocid HAVING count(*) > 1;
 
+CREATE OR REPLACE TEMP TABLE flag_now AS
+WITH dups AS (
+    SELECT r.* FROM flag_rows r
+    SEMI JOIN flag_dup_keys d ON d.rule_id = r.rule_id AND d.subject_type = r.subject_type
+                             AND d.subject_id = r.subject_id AND d.ocid IS NOT DISTINCT FROM r.ocid
+),
+merged AS (  -- of one key's rows: the largest value, and of those the largest evidence, so that the
+             -- pick is the same every run
+    SELECT rule_id, any_value(kind) AS kind, any_value(severity) AS severity, subject_type, subject_id, ocid,
+           max(value) AS value,
+           max(evidence) FILTER (WHERE value IS NOT DISTINCT FROM top_value) AS evidence
+    FROM (SELECT *, max(value) OVER (PARTITION BY rule_id, subject_type, subject_id, ocid) AS top_value FROM dups)
+    GROUP BY rule_id, subject_type, subject_id, ocid
+)
+SELECT r.*, hash(r.evidence) AS evidence_hash FROM flag_rows r
+ANTI JOIN flag_dup_keys d ON d.rule_id = r.rule_id AND d.subject_type = r.subject_type
+                         AND d.subject_id = r.subject_id AND d.ocid IS NOT DISTINCT FROM r.ocid
+UNION ALL
+SELECT rule_id, kind, severity, subject_type, subject_id, ocid, value, evidence, hash(evidence) FROM merged;
+
+-- the open flags of the evaluated rules: keys, value and a hash of the evidence (not the evidence itself)
 CREATE OR REPLACE TEMP TABLE flag_open AS
-SELECT rowid AS row_id, * FROM flags
+SELECT rowid AS row_id, rule_id, subject_type, subject_id, ocid, value, hash(evidence::VARCHAR) AS evidence_hash
+FROM flags
 WHERE resolved_at IS NULL AND rule_id IN (SELECT rule_id FROM evaluated_rules);
 """
 
@@ -224,7 +232,7 @@ def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[
                 f"""UPDATE flags SET value = n.value, evidence = n.evidence, last_seen = $now
                     FROM flag_open o JOIN flag_now n ON {key}
                     WHERE flags.rowid = o.row_id
-                      AND (o.value IS DISTINCT FROM n.value OR o.evidence::VARCHAR IS DISTINCT FROM n.evidence)""",
+                      AND (o.value IS DISTINCT FROM n.value OR o.evidence_hash IS DISTINCT FROM n.evidence_hash)""",
                 {"now": now}).fetchone()[0]
             new = con.execute(
                 f"""INSERT INTO flags SELECT n.rule_id, n.kind, n.severity, n.subject_type, n.subject_id, n.ocid, n.value,
