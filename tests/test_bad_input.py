@@ -8,18 +8,23 @@ replace the good stored one.
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 
 import pytest
-
 from conftest import (
+    CARDINAL,
     LIFT_REPAIR,
     MICROSCOPES,
+    OCDS,
+    OCDS_RECORDS,
     PROZORRO,
     body,
     mutated,
     read_json,
     summary,
+    write_json,
     write_lines,
 )
 
@@ -64,6 +69,12 @@ def _naive_date_modified() -> bytes:
     return _text(tender).encode("utf-8")
 
 
+def _number_date_modified() -> bytes:
+    tender = _lift()
+    tender["dateModified"] = 12345
+    return _text(tender).encode("utf-8")
+
+
 def _invalid_utf8() -> bytes:
     text = _text(_lift()).encode("utf-8")
     word = "Дарницького".encode("utf-8")
@@ -85,6 +96,7 @@ CASES = [
     ("amount-as-string", _string_amount, ["string", "12 000,50"]),
     ("missing-id", _missing_id, ["missing id"]),
     ("date-modified-without-timezone", _naive_date_modified, ["timezone", "2023-02-16T10:00:00"]),
+    ("date-modified-a-number", _number_date_modified, ["unreadable dateModified: 12345"]),
     ("invalid-utf8", _invalid_utf8, ["UTF-8"]),
     ("record-over-size-limit", _huge_description, ["MiB", "limit"]),
     ("data-is-a-list", _data_is_a_list, ['"data" is a list']),
@@ -284,3 +296,211 @@ def test_gzipped_json_lines_quarantine_names_the_file_and_line(tmp_path, load, q
     assert code == 0
     assert summary(out)["new"] == 2 and summary(out)["quarantined"] == 1
     assert query("SELECT origin, line, reason FROM quarantine") == [(str(path), 2, "missing id")]
+
+
+# --- a record over the size limit in a single-document file ----------------------------------------
+
+HUGE = "x" * (10 << 20)  # a 10 MiB description; the limit is 8 MiB (max_record_mb)
+
+
+def _compiled_release() -> dict:
+    return copy.deepcopy(read_json(OCDS_RECORDS)["records"][0]["compiledRelease"])
+
+
+def _huge_envelope() -> tuple[dict, str | None]:
+    return {"data": _lift(description=HUGE), "config": {"restricted": False}}, None
+
+
+def _huge_compiled_release() -> tuple[dict, str | None]:
+    release = _compiled_release()
+    release["tender"]["description"] = HUGE
+    return release, None
+
+
+def _huge_second_release_in_a_package() -> tuple[dict, str | None]:
+    package = read_json(OCDS / "release-package-tender-then-award.json")
+    package["releases"][1]["description"] = HUGE
+    return package, "/releases/1"
+
+
+def _huge_compiled_release_in_a_record_package() -> tuple[dict, str | None]:
+    package = read_json(OCDS_RECORDS)
+    package["records"][3]["compiledRelease"]["tender"]["description"] = HUGE
+    return package, "/records/3"
+
+
+@pytest.mark.parametrize("build", [_huge_envelope, _huge_compiled_release, _huge_second_release_in_a_package,
+                                   _huge_compiled_release_in_a_record_package],
+                         ids=["api-envelope", "compiled-release", "release-package", "record-package"])
+def test_record_over_the_size_limit_in_a_json_document_is_quarantined(tmp_path, load, query, stored, build):
+    before = stored()
+    document, locator = build()
+    path = write_json(tmp_path / "big.json", document)
+    code, out, err = load(path)
+    assert code == 0, err[-2000:]
+    assert summary(out)["quarantined"] == 1
+    [(origin, line, where, reason, raw_length)] = query(
+        "SELECT origin, line, locator, reason, length(raw) FROM quarantine")
+    assert (origin, line, where) == (str(path), None, locator)
+    assert "over the 8 MiB limit" in reason and "MiB" in reason.split("over")[0]
+    assert raw_length <= 1 << 20
+    assert query("SELECT count(*) FROM raw_records WHERE length(json) > 8 << 20") == [(0,)]
+    assert stored() == before
+    if build is _huge_compiled_release_in_a_record_package:  # the other nine records load
+        assert summary(out)["new"] == 9
+
+
+# --- a folder that cannot be read ----------------------------------------------------------------
+
+
+def test_unreadable_folder_exits_2_naming_it(tmp_path, load, monkeypatch):
+    """Path.rglob of Python 3.11 skipped such a folder in silence. Tests run as root, where chmod does
+    not deny, so the listing of one sub-folder fails through a patched os.scandir."""
+    tree = tmp_path / "tree"
+    locked = tree / "locked"
+    locked.mkdir(parents=True)
+    (tree / "lift.json").write_bytes(LIFT_REPAIR.read_bytes())
+    (locked / "micro.json").write_bytes(MICROSCOPES.read_bytes())
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    code, out, err = load(tree)
+    assert code == 2
+    assert f"{locked}: folder cannot be read (Permission denied)" in err
+    assert "loaded" not in out
+
+
+def test_unreadable_top_folder_exits_2(tmp_path, load, monkeypatch):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(tree):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    code, _, err = load(tree)
+    assert code == 2
+    assert str(tree) in err and "Permission denied" in err
+
+
+# --- --format of the other family --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "forced", "words"),
+    [
+        (OCDS / "release-package-tender-then-award.json", "prozorro", "an OCDS release package"),
+        (OCDS_RECORDS, "prozorro", "an OCDS record package"),
+        (LIFT_REPAIR, "ocds", "a ProZorro tender (it has tenderID)"),
+        (PROZORRO / "tender-esco-cancelled.json", "ocds", "a ProZorro API response with a tender"),
+    ],
+    ids=["release-package-as-prozorro", "record-package-as-prozorro", "tender-as-ocds", "envelope-as-ocds"],
+)
+def test_a_file_of_the_other_family_than_format_is_refused(load, query, path, forced, words):
+    right = "ocds" if forced == "prozorro" else "prozorro"
+    code, out, err = load(path, options=("--format", forced))
+    assert code == 2
+    assert f"{path}: {words}" in err
+    assert f"but --format {forced} was given (use --format {right} or auto)" in err
+    assert "missing id" not in err and "missing ocid" not in err
+    assert "loaded" not in out
+    assert query("SELECT count(*) FROM raw_records") == [(0,)]
+    assert query("SELECT count(*) FROM quarantine") == [(0,)]
+    [(status, error)] = query("SELECT status, error FROM runs")
+    assert status == "failed" and words in error
+
+
+@pytest.mark.parametrize(("forced", "lines", "words"), [
+    ("prozorro", lambda: [_compiled_release()] * 3, "an OCDS compiled release (3 of the first 3 JSON lines"),
+    ("ocds", lambda: [_lift(), body(read_json(MICROSCOPES))], "a ProZorro tender (it has tenderID) (2 of the first 2"),
+], ids=["compiled-releases-as-prozorro", "tenders-as-ocds"])
+def test_json_lines_of_the_other_family_are_refused(tmp_path, load, query, forced, lines, words):
+    path = write_lines(tmp_path / "lines.jsonl", lines())
+    code, _, err = load(path, options=("--format", forced))
+    assert code == 2
+    assert f"{path}: {words}" in err and f"--format {forced} was given" in err
+    assert query("SELECT count(*) FROM raw_records") == [(0,)]
+
+
+def test_a_cardinal_file_with_format_prozorro_is_refused(load):
+    path = min(CARDINAL.glob("*.jsonl"))
+    code, _, err = load(path, options=("--format", "prozorro"))
+    assert code == 2
+    assert "an OCDS compiled release" in err and "--format prozorro was given" in err
+
+
+def test_one_object_of_the_other_family_in_a_list_is_quarantined_with_that_reason(tmp_path, load, query):
+    path = write_json(tmp_path / "mixed.json", [body(read_json(MICROSCOPES)), _compiled_release()])
+    code, out, err = load(path, options=("--format", "prozorro"))
+    assert code == 0, err[-2000:]
+    assert (summary(out)["new"], summary(out)["quarantined"]) == (1, 1)
+    assert query("SELECT locator, reason FROM quarantine") == [
+        ("/1", "an OCDS compiled release, but --format prozorro was given (use --format ocds or auto)")]
+
+
+def test_format_still_decides_what_auto_cannot_tell(tmp_path, load, query):
+    """An object with neither an ocid nor a ProZorro id is not refused: --format says how to read it."""
+    path = write_json(tmp_path / "vague.json", {"id": "abc", "title": "a thing"})
+    code, out, _ = load(path, options=("--format", "ocds"))
+    assert code == 0 and summary(out)["quarantined"] == 1
+    assert query("SELECT reason FROM quarantine") == [("missing ocid",)]
+    # and files of the named family load as before
+    code, out, _ = load(LIFT_REPAIR, OCDS_RECORDS, options=("--format", "auto"))
+    assert code == 0 and summary(out)["new"] == 11
+    code, out, _ = load(LIFT_REPAIR, options=("--format", "prozorro"))
+    assert code == 0 and summary(out)["unchanged"] == 1
+
+
+# --- versioning dates that are not dates ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (12345, "12345"), ("yesterday", '"yesterday"'), ("infinity", '"infinity"'), ("2023-02-30T10:00:00+02:00",
+                                                                                  '"2023-02-30T10:00:00+02:00"'),
+    (True, "true"),
+], ids=["number", "word", "infinity", "no-such-day", "boolean"])
+def test_unreadable_date_modified_is_not_called_a_timezone_problem(tmp_path, load, query, value, shown):
+    tender = _lift()
+    tender["dateModified"] = value
+    path = write_json(tmp_path / "tender.json", {"data": tender})
+    code, out, _ = load(path)
+    assert code == 0 and summary(out)["quarantined"] == 1
+    assert query("SELECT reason FROM quarantine") == [(f"unreadable dateModified: {shown}",)]
+
+
+@pytest.mark.parametrize(("value", "shown"), [(12345, "12345"), ("soon", '"soon"')], ids=["number", "word"])
+def test_unreadable_release_and_record_dates(tmp_path, load, query, value, shown):
+    release = _compiled_release()
+    release["date"] = value
+    record = {"ocid": "ocds-x-1", "compiledRelease": dict(_compiled_release(), ocid="ocds-x-1", date=value)}
+    path = write_lines(tmp_path / "dates.jsonl", [release])
+    packaged = write_json(tmp_path / "records.json", {"records": [record]})
+    code, out, _ = load(path, packaged)
+    assert code == 0 and summary(out)["quarantined"] == 2
+    assert query("SELECT reason FROM quarantine ORDER BY origin") == [
+        (f"unreadable release date: {shown}",), (f"unreadable dateModified: {shown}",)]
+
+
+# --- text fields of the wrong type -------------------------------------------------------------
+
+
+def test_a_text_field_of_the_wrong_type_becomes_null_but_numbers_stay(tmp_path, load, query_one):
+    tender = _lift(title=["a", "b"], description={"uk": "опис"})
+    tender["items"][0]["description"] = ["x"]
+    tender["procuringEntity"]["identifier"]["id"] = 39604270  # an EDRPOU given as a JSON number
+    tender["procuringEntity"]["name"] = "[1, 2]"  # a real text that only looks like JSON stays
+    path = write_json(tmp_path / "tender.json", {"data": tender})
+    code, out, err = load(path)
+    assert code == 0 and summary(out)["new"] == 1, err[-2000:]
+    assert query_one("SELECT title, description, buyer_id, procuring_entity_name FROM processes") == (
+        None, None, "UA-EDR-39604270", "[1, 2]")
+    assert query_one("SELECT description FROM items") == (None,)
+

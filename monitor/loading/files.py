@@ -5,6 +5,11 @@ one JSON document but its first line does; otherwise it is one JSON document (a 
 envelope, a bare object or a list of objects). ``.gz`` is read transparently. JSON Lines are
 streamed: only the first line is parsed in Python (to recognise the format) unless the lines are
 packages; parsing and mapping happen in DuckDB.
+
+Every record, a JSON line or an object inside a document, over ``max_record_bytes`` is quarantined.
+With ``--format prozorro|ocds``, a file that is unmistakably of the other family (see
+``detect.other_family``) is refused with an ``InputError`` (exit 2) before any of its records is
+stored; one such object among records of the right family is quarantined with that reason.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import click
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -29,8 +36,13 @@ LOADABLE_SUFFIXES = {".json"} | JSON_LINES_SUFFIXES
 READ_CHUNK = 32 << 20
 
 
-class InputError(Exception):
-    """A path that cannot be read at all (missing, unreadable, not a file we know)."""
+class InputError(click.ClickException):
+    """A path that cannot be read at all (missing, unreadable, not a file we know), or a file that is
+    all of the other family than ``--format`` says. A usage error: the command ends with exit code 2
+    and the message, also when it is raised while a load is under way (files read before it stay
+    loaded; the run is recorded as failed)."""
+
+    exit_code = 2
 
 
 @dataclasses.dataclass
@@ -51,13 +63,7 @@ def find_files(paths: list[str]) -> list[Path]:
         if not path.exists():
             raise InputError(f"{raw}: no such file or folder")
         if path.is_dir():
-            found.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.is_file() and _logical_suffix(p) in LOADABLE_SUFFIXES
-                )
-            )
+            found.extend(sorted(_walk(path)))
         elif path.is_file():
             found.append(path)
         else:
@@ -69,6 +75,22 @@ def find_files(paths: list[str]) -> list[Path]:
         except OSError as exc:
             raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
     return found
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Loadable files under ``folder``; a sub-folder that cannot be listed is an error, not skipped
+    (``Path.rglob`` of Python 3.11 passes over it in silence). Symbolic links to folders are not
+    followed, as with rglob."""
+
+    def fail(exc: OSError) -> None:
+        where = exc.filename if exc.filename is not None else folder
+        raise InputError(f"{where}: folder cannot be read ({exc.strerror or exc})") from exc
+
+    for root, _, names in os.walk(folder, onerror=fail):
+        for name in names:
+            candidate = Path(root, name)
+            if _logical_suffix(candidate) in LOADABLE_SUFFIXES and candidate.is_file():
+                yield candidate
 
 
 def _logical_suffix(path: Path) -> str:
@@ -119,6 +141,9 @@ def read_file(path: Path, options: ReadOptions, result: FileResult) -> Iterator[
             reason = f"invalid JSON: {exc}" if not _bad_utf8(content) else f"invalid UTF-8: {_bad_utf8(content)}"
             builder.add("prozorro", text, line=1, error=reason)
         else:
+            mismatch = shapes.family_mismatch(document, options.forced_format)
+            if mismatch is not None:
+                raise InputError(f"{path}: {shapes.mismatch_reason(mismatch, options.forced_format)}")
             _add_document(document, options, builder, result, locator="")
     batch = builder.flush()
     if batch is not None:
@@ -142,8 +167,19 @@ def _bad_utf8(data: bytes) -> str | None:
     return None
 
 
-def _dump(value: Any) -> str:
-    return orjson.dumps(value).decode()
+def _too_big(size: int, options: ReadOptions) -> str:
+    """The quarantine reason of a record of ``size`` bytes over ``options.max_record_bytes``."""
+    return (f"record is {size / (1 << 20):.1f} MiB, over the {options.max_record_bytes / (1 << 20):.0f} MiB limit "
+            "(max_record_mb in the config)")
+
+
+def _add_value(builder: BatchBuilder, options: ReadOptions, hint: str, value: Any, *, line: int | None,
+               locator: str | None, source: str | None = None, error: str | None = None) -> pa.Table | None:
+    """Add one parsed record; one whose text is over the size limit is marked for quarantine."""
+    data = orjson.dumps(value)
+    if error is None and len(data) > options.max_record_bytes:
+        error = _too_big(len(data), options)
+    return builder.add(hint, data.decode(), line=line, locator=locator or None, error=error, source=source)
 
 
 def _hint_source(hint: str, options: ReadOptions) -> str:
@@ -154,32 +190,37 @@ def _add_document(document: Any, options: ReadOptions, builder: BatchBuilder, re
                   locator: str, line: int | None = None) -> list[pa.Table]:
     """Add the records of one parsed JSON value; return any batches that filled up."""
     batches: list[pa.Table | None] = []
-    shape = shapes.detect(document, options.forced_format)
-    if result.shape == "unknown" and shape:
-        result.shape = shape
     if isinstance(document, list):
         for index, element in enumerate(document):
             batches += _add_document(element, options, builder, result, f"{locator}/{index}", line)
         return [b for b in batches if b is not None]
-    if shape == shapes.RELEASE_PACKAGE:
+    shape = shapes.detect(document, options.forced_format)
+    if result.shape == "unknown" and shape:
+        result.shape = shape
+    mismatch = shapes.other_family(document, options.forced_format)
+    if mismatch is not None:  # one object of the other family among the file's records
+        batches.append(_add_value(builder, options, shape or shapes.PROZORRO, document, line=line, locator=locator,
+                                  source=_hint_source(shape or shapes.PROZORRO, options),
+                                  error=shapes.mismatch_reason(mismatch, options.forced_format)))
+    elif shape == shapes.RELEASE_PACKAGE:
         for index, release in enumerate(document["releases"]):
             hint = shapes.OCDS_COMPILED if isinstance(release, dict) and shapes.is_compiled_release(release) \
                 else shapes.OCDS_RELEASE
-            batches.append(builder.add(hint, _dump(release), line=line, locator=f"{locator}/releases/{index}",
-                                       source=options.ocds_source))
+            batches.append(_add_value(builder, options, hint, release, line=line,
+                                      locator=f"{locator}/releases/{index}", source=options.ocds_source))
     elif shape == shapes.RECORD_PACKAGE:
         for index, record in enumerate(document["records"]):
             batches += _add_record(record, options, builder, f"{locator}/records/{index}", line)
     elif shape == shapes.OCDS_RECORD:
         batches += _add_record(document, options, builder, locator, line)
     elif shape is None:
-        batches.append(builder.add(
-            shapes.PROZORRO, _dump(document), line=line, locator=locator or None,
+        batches.append(_add_value(
+            builder, options, shapes.PROZORRO, document, line=line, locator=locator,
             error="not recognised as ProZorro or OCDS data (no data, tenderID, contractID, planID, id or ocid)",
         ))
     else:
-        batches.append(builder.add(shape, _dump(document), line=line, locator=locator or None,
-                                   source=_hint_source(shape, options)))
+        batches.append(_add_value(builder, options, shape, document, line=line, locator=locator,
+                                  source=_hint_source(shape, options)))
     return [b for b in batches if b is not None]
 
 
@@ -190,11 +231,12 @@ def _add_record(record: Any, options: ReadOptions, builder: BatchBuilder, locato
     if (isinstance(record, dict) and not record.get("compiledRelease") and isinstance(embedded, list)
             and embedded and all(isinstance(r, dict) and "ocid" in r for r in embedded)):
         return [
-            builder.add(shapes.OCDS_RELEASE, _dump(release), line=line, locator=f"{locator}/releases/{index}",
-                        source=options.ocds_source)
+            _add_value(builder, options, shapes.OCDS_RELEASE, release, line=line,
+                       locator=f"{locator}/releases/{index}", source=options.ocds_source)
             for index, release in enumerate(embedded)
         ]
-    return [builder.add(shapes.OCDS_RECORD, _dump(record), line=line, locator=locator, source=options.ocds_source)]
+    return [_add_value(builder, options, shapes.OCDS_RECORD, record, line=line, locator=locator,
+                       source=options.ocds_source)]
 
 
 def _blocks(handle: BinaryIO) -> Iterator[bytes]:
@@ -247,13 +289,28 @@ def _read_lines(path: Path, options: ReadOptions, builder: BatchBuilder, result:
 
 
 def _first_hint(block: bytes, options: ReadOptions) -> str | None:
-    """The shape most of the first 64 lines of ``block`` have; one odd or broken line does not decide it."""
-    votes = Counter(
-        _line_hint(data.decode("utf-8"), options)
-        for data in block.split(b"\n", 64)[:64]
-        if data.strip() and _parses(data)
+    """The shape most of the first 64 lines of ``block`` have; one odd or broken line does not decide it.
+
+    When most of them are of the other family than --format says, the file is refused (InputError).
+    """
+    values = []
+    for data in block.split(b"\n", 64)[:64]:
+        if data.strip():
+            try:
+                values.append(orjson.loads(data))
+            except orjson.JSONDecodeError:
+                continue
+    if not values:
+        return None
+    mismatches = Counter(
+        what for what in (shapes.other_family(value, options.forced_format) for value in values) if what
     )
-    return votes.most_common(1)[0][0] if votes else None
+    if mismatches and sum(mismatches.values()) * 2 > len(values):
+        what, _ = mismatches.most_common(1)[0]
+        counted = f"{what} ({sum(mismatches.values())} of the first {len(values)} JSON lines are like it)"
+        raise InputError(f"{options.current_path}: {shapes.mismatch_reason(counted, options.forced_format)}")
+    votes = Counter(_value_hint(value, options) for value in values)
+    return votes.most_common(1)[0][0]
 
 
 def _line_batches(block: bytes, first_line: int, hint: str, options: ReadOptions,
@@ -285,9 +342,7 @@ def _lines_to_batch(block: bytes, starts: np.ndarray, stops: np.ndarray, line_nu
     texts: pa.Array
     too_big = np.flatnonzero(stops - starts > options.max_record_bytes)
     for i in too_big:
-        size = (stops[i] - starts[i]) / (1 << 20)
-        errors[i] = (f"record is {size:.1f} MiB, over the {options.max_record_bytes / (1 << 20):.0f} MiB limit "
-                     "(max_record_mb in the config)")
+        errors[i] = _too_big(int(stops[i] - starts[i]), options)
     # Values buffer holding the lines back to back (newlines dropped), then one UTF-8 check in Arrow.
     lengths = (stops - starts).astype(np.int64)
     offsets = np.zeros(count + 1, dtype=np.int64)
@@ -347,14 +402,9 @@ def _package_lines(block: bytes, first_line: int, options: ReadOptions, builder:
                 yield batch
 
 
-def _line_hint(text: str, options: ReadOptions) -> str:
-    """The shape of the lines of a file, from its first good line."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return shapes.OCDS_COMPILED if options.forced_format == "ocds" else shapes.PROZORRO
+def _value_hint(value: Any, options: ReadOptions) -> str:
+    """The shape of the lines of a file, from one of its good lines."""
     shape = shapes.detect(value, options.forced_format)
     if shape is None:
         return shapes.PROZORRO
     return shape
-

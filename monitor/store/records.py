@@ -48,6 +48,11 @@ QUARANTINE_RAW_LIMIT = 1 << 20  # keep the first MiB of an oversized raw text
 
 _STRING_NUMBER = r'"(amount|amountNet|quantity|numberOfTenderers|numberOfBids)"\s*:\s*"[^"]*"'
 _HAS_ZONE = r"(Z|[+-]\d{2}:?\d{2})$"
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}"  # DuckDB's cast alone also takes "infinity", "epoch", ...
+# A versioning date that is not an ISO date-time (a number, "yesterday", "2023-02-30"): the reason
+# shows the JSON value as given (see _show_unreadable_date), not a timezone complaint.
+_UNREADABLE = "unreadable dateModified: "
+_UNREADABLE_RELEASE = "unreadable release date: "
 
 
 class BatchBuilder:
@@ -187,14 +192,16 @@ SELECT c.*,
              THEN 'record has no compiledRelease and its releases are only links; cannot compile it'
         WHEN string_number IS NOT NULL THEN 'a number given as a string: ' || string_number
         WHEN hint = 'prozorro' AND f[6] IS NULL THEN 'missing dateModified'
+        WHEN hint IN ('prozorro', 'ocds-record')
+             AND (NOT regexp_matches(f[6], '{_ISO_DATE}') OR TRY_CAST(f[6] AS TIMESTAMPTZ) IS NULL)
+             THEN '{_UNREADABLE}' || f[6]
         WHEN hint IN ('prozorro', 'ocds-record') AND NOT regexp_matches(f[6], '{_HAS_ZONE}')
              THEN 'dateModified without timezone: "' || f[6] || '" (cannot tell which copy is newer)'
-        WHEN hint IN ('prozorro', 'ocds-record') AND TRY_CAST(f[6] AS TIMESTAMPTZ) IS NULL
-             THEN 'unreadable dateModified: "' || f[6] || '"'
+        WHEN hint IN ('ocds-compiled', 'ocds-release') AND f[3] IS NOT NULL
+             AND (NOT regexp_matches(f[3], '{_ISO_DATE}') OR TRY_CAST(f[3] AS TIMESTAMPTZ) IS NULL)
+             THEN '{_UNREADABLE_RELEASE}' || f[3]
         WHEN hint IN ('ocds-compiled', 'ocds-release') AND f[3] IS NOT NULL AND NOT regexp_matches(f[3], '{_HAS_ZONE}')
              THEN 'release date without timezone: "' || f[3] || '" (cannot tell which copy is newer)'
-        WHEN hint IN ('ocds-compiled', 'ocds-release') AND f[3] IS NOT NULL AND TRY_CAST(f[3] AS TIMESTAMPTZ) IS NULL
-             THEN 'unreadable release date: "' || f[3] || '"'
     END AS reason,
     CASE WHEN hint = 'prozorro' THEN
             CASE WHEN f[3] IS NOT NULL THEN 'tender' WHEN f[4] IS NOT NULL THEN 'contract' ELSE 'plan' END
@@ -244,6 +251,30 @@ def _json_error(text: str | None) -> str:
     return "invalid JSON"
 
 
+def _show_unreadable_date(reason: str, text: str | None) -> str:
+    """The reason with the date as its JSON value: ``12345`` for a number, ``"yesterday"`` for a string.
+
+    The SQL only has the value as text; the raw record says which JSON type it was.
+    """
+    prefix = _UNREADABLE if reason.startswith(_UNREADABLE) else _UNREADABLE_RELEASE
+    try:
+        document = orjson.loads(text) if text is not None else None
+    except orjson.JSONDecodeError:
+        document = None
+    value: Any = None
+    if isinstance(document, dict):
+        if prefix == _UNREADABLE_RELEASE:
+            value = document.get("date")
+        elif isinstance(document.get("compiledRelease"), dict):  # an OCDS record
+            value = document["compiledRelease"].get("date")
+        else:  # a ProZorro object, bare or in its API envelope
+            body = document["data"] if isinstance(document.get("data"), dict) else document
+            value = body.get("dateModified")
+    if value is None:
+        return prefix + orjson.dumps(reason[len(prefix):]).decode()
+    return prefix + orjson.dumps(value).decode()
+
+
 def _quarantine(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
     rows = con.execute(
         "SELECT c.source, c.origin, c.line, c.locator, coalesce(c.id, c.f[1]), c.reason, b.text "
@@ -253,6 +284,8 @@ def _quarantine(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
     for source, origin, line, locator, record_id, reason, text in rows:
         if reason == "invalid JSON":
             reason = _json_error(text)
+        elif reason.startswith((_UNREADABLE, _UNREADABLE_RELEASE)):
+            reason = _show_unreadable_date(reason, text)
         if text is not None and len(text) > QUARANTINE_RAW_LIMIT:
             text = text[:QUARANTINE_RAW_LIMIT]
             reason += " (raw text cut to its first MiB here)"
