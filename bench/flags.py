@@ -80,6 +80,26 @@ SELECT a.ocid, a.raw_key, 'contract' AS origin, a.ocid || '-c' AS contract_id, a
        'UAH' AS value_currency, p.buyer_id, a.supplier_id, 0 AS changes_count
 FROM awards a JOIN processes p USING (ocid);
 
+-- complaints on 3 % of processes (a third satisfied, decided 10-100 days after the tender end), the
+-- award's complaint period (10 days), and 0-3 documents on every winning bid
+INSERT INTO complaints BY NAME
+SELECT p.ocid, p.raw_key, p.ocid || '-cmp' AS complaint_id, p.tender_public_id || '.c1' AS complaint_public_id,
+       CASE WHEN h(n, 60) < 0.5 THEN 'tender' ELSE 'award' END AS parent_type,
+       CASE WHEN h(n, 60) < 0.5 THEN NULL ELSE p.ocid || '-a' END AS parent_id,
+       CASE WHEN h(n, 61) < 0.8 THEN 'complaint' ELSE 'claim' END AS type,
+       CASE WHEN h(n, 62) < 0.33 THEN 'satisfied' WHEN h(n, 62) < 0.66 THEN 'declined' ELSE 'invalid' END AS status,
+       p.tender_end - INTERVAL 2 DAY AS date_submitted,
+       p.tender_end + to_days((10 + h(n, 63) * 90)::INT) AS date_decision
+FROM (SELECT row_number() OVER () - 1 AS n, * FROM processes) p WHERE h(n, 64) < 0.03;
+
+UPDATE awards SET complaint_period_end = date + INTERVAL 10 DAY;
+
+INSERT INTO bid_documents BY NAME
+SELECT a.ocid, a.raw_key, a.bid_id, 'documents' AS container, a.bid_id || '-d' || k AS document_id,
+       'Документ ' || k AS title, a.date + to_days(k) AS date_published, a.date + to_days(k) AS date_modified
+FROM awards a, range(3) r(k)
+WHERE k < hash(a.ocid) % 4;
+
 INSERT INTO contract_changes BY NAME
 SELECT ocid, raw_key, contract_id, contract_id || '-ch' AS change_id, 'active' AS status, date_signed + INTERVAL 60 DAY AS date,
        ['itemPriceVariation'] AS rationale_types
@@ -132,8 +152,8 @@ def main() -> None:
         started = time.monotonic()
         con.execute(GENERATE.replace("$processes", str(args.processes)))
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
-                  for t in ("processes", "items", "bids", "awards", "contracts", "contract_changes", "classifications",
-                            "plans")}
+                  for t in ("processes", "items", "bids", "awards", "contracts", "contract_changes", "complaints",
+                            "bid_documents", "classifications", "plans")}
         con.close()
         print(f"generated in {time.monotonic() - started:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         first = _timed_flag(db)

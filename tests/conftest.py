@@ -43,6 +43,8 @@ DATA_TABLES = (
     "items",
     "bids",
     "awards",
+    "complaints",
+    "bid_documents",
     "contracts",
     "contract_items",
     "contract_changes",

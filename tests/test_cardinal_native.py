@@ -238,10 +238,52 @@ def test_migration_fills_rows_stored_before_it_like_the_normalizer(tmp_path):
 
     # back to schema 5: no status_ocds, no item_cpvs on native awards
     with duckdb.connect(str(db)) as con:
+        _undo_migration_7(con)
         con.execute("ALTER TABLE bids DROP COLUMN status_ocds")
         con.execute("UPDATE awards SET item_cpvs = NULL WHERE split_part(raw_key, ':', 2) = 'tender'")
-        con.execute("DELETE FROM schema_migrations WHERE version = 6")
+        con.execute("DELETE FROM schema_migrations WHERE version >= 6")  # the later ones run again too
     connect(db).close()
 
     assert _rows(db, query_bids) == normalized_bids
     assert _rows(db, query_awards) == normalized_awards
+
+
+# --- migration 0007 -------------------------------------------------------------------------------
+
+def _undo_migration_7(con: duckdb.DuckDBPyConnection) -> None:
+    """Back to schema 6: no complaints, no bid_documents, no awards.complaint_period_end.
+
+    The migrations after 0007 are marked unapplied as well (they run again on the next connect).
+    """
+    con.execute("DROP TABLE complaints")
+    con.execute("DROP TABLE bid_documents")
+    con.execute("ALTER TABLE awards DROP COLUMN complaint_period_end")
+    con.execute("DELETE FROM schema_migrations WHERE version >= 7")
+
+
+def test_migration_0007_backfills_complaints_documents_and_complaint_periods_of_stored_tenders(tmp_path):
+    db = tmp_path / "m.duckdb"
+    older = read_json(FIXTURES / "prozorro-sas24-3-9-same-bid-wins-again.json")
+    older["data"]["dateModified"] = "2025-07-01T10:00:00+03:00"
+    older["data"]["awards"][0]["complaints"][0]["status"] = "accepted"
+    # a stored copy that lost to a newer one of its tender owns no rows: the backfill must not revive it
+    _load(db, write_json(tmp_path / "older.json", older))
+    _load(db, LIFT_REPAIR, PROZORRO / "tender-esco-cancelled.json",
+          PROZORRO / "tender-belowThreshold-complete-restricted-masked.json",
+          FIXTURES / "prozorro-sas24-3-9-same-bid-wins-again.json",
+          FIXTURES / "prozorro-sas24-3-1-decision-not-implemented.jsonl",
+          FIXTURES / "prozorro-sas24-3-1-no-overdue-decision.jsonl",
+          FIXTURES / "prozorro-sas24-3-10-winner-documents-late.jsonl",
+          PROZORRO_REAL / "ocds-records-10-2017-2018.json")
+    queries = ("SELECT * FROM complaints ORDER BY ALL", "SELECT * FROM bid_documents ORDER BY ALL",
+               "SELECT raw_key, award_id, complaint_period_end FROM awards ORDER BY ALL")
+    normalized = [_rows(db, sql) for sql in queries]
+    complaints, documents, awards = normalized
+    assert len(complaints) == 8 and {row[8] for row in complaints} == {"satisfied", "resolved", "answered"}
+    assert len(documents) > 40 and sum(1 for row in awards if row[2] is not None) == 12
+
+    with duckdb.connect(str(db)) as con:  # the same database as schema 6 left it
+        _undo_migration_7(con)
+    connect(db).close()
+
+    assert [_rows(db, sql) for sql in queries] == normalized

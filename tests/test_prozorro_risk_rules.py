@@ -9,6 +9,7 @@ prozorro.gov.ua), plus a few variations of a fixture that must change the outcom
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -66,9 +67,9 @@ def kyiv_iso(moment: datetime) -> str:
 
 def test_the_rule_files_are_all_here():
     ids = {path.stem for path in RULE_FILES}
-    for indicator in ("sas24-3-2-", "sas24-3-2-1-", "sas24-3-4-", "sas24-3-5-", "sas24-3-7-", "sas24-3-9-",
-                      "sas24-3-11-1-", "sas24-3-11-2-", "sas24-3-13-", "sas24-3-14-1-", "sas24-3-14-2-",
-                      "sas24-3-15-", "ari-1-1-", "ari-1-2-"):
+    for indicator in ("sas24-3-1-", "sas24-3-2-", "sas24-3-2-1-", "sas24-3-4-", "sas24-3-5-", "sas24-3-7-",
+                      "sas24-3-9-", "sas24-3-10-", "sas24-3-11-1-", "sas24-3-11-2-", "sas24-3-13-", "sas24-3-14-1-",
+                      "sas24-3-14-2-", "sas24-3-15-", "ari-1-1-", "ari-1-2-"):
         assert any(i.startswith(f"prozorro-{indicator}") for i in ids), indicator
     for anomaly in ("contract-value-increase", "award-above-expected-value", "split-purchases-below-threshold",
                     "winner-not-lowest-bid", "supplier-dominates-buyer-spend", "contract-signed-before-standstill-end"):
@@ -83,7 +84,9 @@ def test_rule_is_valid_and_documents_its_indicator(path: Path):
     assert kinds == {"flagged", "not_flagged"}, "each rule needs a fixture that fires and one that does not"
     if loaded.id.startswith("prozorro-"):
         indicator = loaded.id.removeprefix("prozorro-")
-        assert len(loaded.references) == 1 and indicator.startswith(loaded.references[0].removeprefix("prozorro-risks "))
+        # the indicator first, exactly once; then, optionally, the legal texts it cites
+        assert indicator.startswith(loaded.references[0].removeprefix("prozorro-risks "))
+        assert sum(r.startswith("prozorro-risks ") for r in loaded.references) == 1
     for name, value in loaded.params.items():  # money thresholds are plain numbers, in UAH
         if name.endswith("_uah"):
             assert isinstance(value, int) and value > 0, name
@@ -248,3 +251,138 @@ def test_contract_rules_skip_contracts_whose_tender_is_not_loaded(tmp_path):
     contract_only = tmp_path / "contract-only.jsonl"
     contract_only.write_text(lines[1] + "\n", encoding="utf-8")
     assert flags(tmp_path, "prozorro-ari-1-1-three-or-more-amendments", contract_only) == {}
+
+
+# --- sas24-3-1 and sas24-3-10: complaints and bid documents ------------------------------------------
+
+AS_OF = "2026-11-20T12:00:00+02:00"  # the clock of their examples and of the demo
+SAS_3_1 = "prozorro-sas24-3-1-review-decision-not-implemented"
+SAS_3_10 = "prozorro-sas24-3-10-winner-documents-not-published"
+SAS_3_1_FIRES = FIXTURES / "prozorro-sas24-3-1-decision-not-implemented.jsonl"
+SAS_3_1_QUIET = FIXTURES / "prozorro-sas24-3-1-no-overdue-decision.jsonl"
+SAS_3_10_FIRES = FIXTURES / "prozorro-sas24-3-10-winner-documents-late.jsonl"
+SAS_3_10_QUIET = FIXTURES / "prozorro-sas24-3-10-winner-documents-in-time.jsonl"
+ALL_3_1_3_10 = (SAS_3_1_FIRES, SAS_3_1_QUIET, SAS_3_10_FIRES, SAS_3_10_QUIET)
+
+
+def tenders(path: Path) -> dict[str, dict]:
+    """tenderID -> envelope, of a JSON Lines fixture."""
+    documents = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {d["data"]["tenderID"]: d for d in documents}
+
+
+def fresh(tmp_path: Path, name: str) -> Path:
+    """A directory of its own for each database a test builds."""
+    directory = tmp_path / name
+    directory.mkdir()
+    return directory
+
+
+def ocids(found: dict[str, dict]) -> list[str]:
+    return sorted(found)
+
+
+def test_sas24_3_1_fires_on_upheld_complaints_left_30_days(tmp_path):
+    found = flags(tmp_path, SAS_3_1, *ALL_3_1_3_10, params={"as_of": AS_OF})
+    assert ocids(found) == ["ocds-be6bcu-UA-2026-07-21-004512-a", "ocds-be6bcu-UA-2026-08-03-007318-a"]
+    award = found["ocds-be6bcu-UA-2026-07-21-004512-a"]
+    assert award["value"] == 1 and award["evidence"]["buyer_id"] == "UA-EDR-43219087"
+    assert award["evidence"]["tender_public_id"] == "UA-2026-07-21-004512-a"
+    (complaint,) = award["evidence"]["complaints"]
+    # decided 2026-10-06 14:20 Kyiv: 30 days from the next midnight end on 2026-11-06 00:00 Kyiv (+02:00)
+    assert complaint == {"complaint_id": "UA-2026-07-21-004512-a.a1", "about": "award",
+                         "about_id": complaint["about_id"], "lot_id": None, "status": "satisfied",
+                         "date_submitted": "2026-09-02 13:48:00+00", "date_decision": "2026-10-06 11:20:00+00",
+                         "deadline": "2026-11-05 22:00:00+00"}
+    (prequalification,) = found["ocds-be6bcu-UA-2026-08-03-007318-a"]["evidence"]["complaints"]
+    assert prequalification["about"] == "qualification" and prequalification["deadline"] == "2026-10-28 22:00:00+00"
+
+
+def test_sas24_3_1_clock_counts_from_the_midnight_after_the_decision(tmp_path):
+    before = flags(fresh(tmp_path, "before"), SAS_3_1, SAS_3_1_FIRES, params={"as_of": "2026-11-05T23:59:00+02:00"})
+    assert ocids(before) == ["ocds-be6bcu-UA-2026-08-03-007318-a"]
+    after = flags(fresh(tmp_path, "after"), SAS_3_1, SAS_3_1_FIRES, params={"as_of": "2026-11-06T00:01:00+02:00"})
+    assert len(after) == 2
+    # decided 20 days before the examples' clock: fires once its 30 days are over, on 2026-12-01
+    later = flags(fresh(tmp_path, "later"), SAS_3_1, SAS_3_1_QUIET, params={"as_of": "2026-12-01T00:01:00+02:00"})
+    assert ocids(later) == ["ocds-be6bcu-UA-2026-07-28-002207-a"]
+
+
+def test_sas24_3_1_needs_a_complaint_to_the_review_body_still_satisfied(tmp_path):
+    source = tenders(SAS_3_1_FIRES)["UA-2026-07-21-004512-a"]
+    for name, change in (("claim", {"type": "claim"}), ("resolved", {"status": "resolved"}),
+                         ("declined", {"status": "declined"})):
+        variant = copy.deepcopy(source)
+        variant["data"]["awards"][0]["complaints"][0].update(change)
+        assert flags(fresh(tmp_path, name), SAS_3_1, write_variant(tmp_path, f"{name}.json", variant),
+                     params={"as_of": AS_OF}) == {}, name
+
+
+def test_sas24_3_1_reads_the_first_group_only_and_the_first_180_days(tmp_path):
+    # the official code reads only the first group with upheld complaints: qualifications, tender,
+    # awards, cancellations; a tender-level complaint upheld 5 days ago hides the overdue award one
+    variant = copy.deepcopy(tenders(SAS_3_1_FIRES)["UA-2026-07-21-004512-a"])
+    recent = copy.deepcopy(variant["data"]["awards"][0]["complaints"][0])
+    recent.update(id="7b1f0c2d3e4a45b6879a0b1c2d3e4f50", complaintID="UA-2026-07-21-004512-a.a2",
+                  dateDecision="2026-11-15T12:00:00+02:00")
+    variant["data"]["complaints"] = [recent]
+    assert flags(fresh(tmp_path, "groups"), SAS_3_1, write_variant(tmp_path, "groups.json", variant),
+                 params={"as_of": AS_OF}) == {}
+    # created 2026-03-02: the 30 days after the AMCU decision of 2026-08-25 ran out past its 180th day
+    assert flags(fresh(tmp_path, "old"), SAS_3_1, SAS_3_1_QUIET, params={"as_of": AS_OF}) == {}
+    older = flags(fresh(tmp_path, "older"), SAS_3_1, SAS_3_1_QUIET,
+                  params={"as_of": AS_OF, "max_tender_age_days": 365})
+    assert ocids(older) == ["ocds-be6bcu-UA-2026-03-02-001774-a"]
+
+
+def test_sas24_3_10_fires_per_active_award_without_documents_in_4_days(tmp_path):
+    found = flags(tmp_path, SAS_3_10, *ALL_3_1_3_10, params={"as_of": AS_OF})
+    assert ocids(found) == ["ocds-be6bcu-UA-2026-07-14-005520-b", "ocds-be6bcu-UA-2026-08-10-011406-a"]
+    # two lots: the lot 1 winner published its documents two days after the award, the lot 2 winner never
+    (lot_2,) = found["ocds-be6bcu-UA-2026-07-14-005520-b"]["evidence"]["awards"]
+    assert (lot_2["lot_title"], lot_2["supplier_id"], lot_2["supplier_name"]) == (
+        "Лот 2. Термомодернізація фасаду", "UA-EDR-35812047", "ПП «Захід-Буд Інвест»")
+    assert lot_2["bid_documents"] == 2 and lot_2["late_documents"] == []
+    assert lot_2["complaint_period_end"] == "2026-09-13 21:00:00+00"
+    # named winner 2026-09-10 10:30 Kyiv: documents were due before 2026-09-15 00:00 Kyiv; one came on 09-18
+    flag = found["ocds-be6bcu-UA-2026-08-10-011406-a"]
+    (award,) = flag["evidence"]["awards"]
+    assert flag["value"] == 1 and flag["evidence"]["buyer_name"] == "Черкаський обласний геріатричний пансіонат"
+    assert (award["award_date"], award["documents_deadline"]) == ("2026-09-10 07:30:00+00", "2026-09-14 21:00:00+00")
+    assert award["bid_documents"] == 4 and award["last_document_published"] == "2026-09-18 08:04:37+00"
+    assert award["late_documents"] == [{
+        "container": "documents", "date_published": "2026-09-18 08:04:37+00",
+        "title": "Довідка про відсутність підстав, визначених пунктом 47 Особливостей.pdf"}]
+
+
+def test_sas24_3_10_window_ends_at_the_midnight_4_days_after_the_award_day(tmp_path):
+    source = tenders(SAS_3_10_FIRES)["UA-2026-08-10-011406-a"]
+    for name, published, fires in (("in-time", "2026-09-14T23:59:00+03:00", False),
+                                   ("at-deadline", "2026-09-15T00:00:00+03:00", True),
+                                   ("before-award", "2026-09-10T10:29:00+03:00", True)):
+        variant = copy.deepcopy(source)
+        late = variant["data"]["bids"][0]["documents"][-1]
+        late["datePublished"] = late["dateModified"] = published
+        found = flags(fresh(tmp_path, name), SAS_3_10, write_variant(tmp_path, f"{name}.json", variant),
+                      params={"as_of": AS_OF})
+        assert bool(found) == fires, name
+
+
+def test_sas24_3_10_gates(tmp_path):
+    quiet = tenders(SAS_3_10_QUIET)
+    # the EU winner's qualificationDocuments count like the others
+    eu = copy.deepcopy(quiet["UA-2026-08-18-003391-a"])
+    eu["data"]["bids"][0]["qualificationDocuments"] = []
+    assert ocids(flags(fresh(tmp_path, "eu"), SAS_3_10, write_variant(tmp_path, "eu.json", eu),
+                       params={"as_of": AS_OF})) == ["ocds-be6bcu-UA-2026-08-18-003391-a"]
+    # a complaint period still open (ends 2026-11-23), and a tender under the value gate
+    later = flags(fresh(tmp_path, "later"), SAS_3_10, SAS_3_10_QUIET, params={"as_of": "2026-11-24T12:00:00+02:00"})
+    assert ocids(later) == ["ocds-be6bcu-UA-2026-09-29-006114-a"]
+    cheaper = flags(fresh(tmp_path, "cheaper"), SAS_3_10, SAS_3_10_QUIET,
+                    params={"as_of": AS_OF, "min_value_goods_services_uah": 300_000})
+    assert ocids(cheaper) == ["ocds-be6bcu-UA-2026-08-05-008842-a"]
+    # the lot without documents cancelled: nothing left to flag
+    lots = copy.deepcopy(tenders(SAS_3_10_FIRES)["UA-2026-07-14-005520-b"])
+    lots["data"]["lots"][1]["status"] = "cancelled"
+    assert flags(fresh(tmp_path, "cancelled"), SAS_3_10, write_variant(tmp_path, "cancelled.json", lots),
+                 params={"as_of": AS_OF}) == {}

@@ -24,7 +24,8 @@ from conftest import LIFT_REPAIR, MICROSCOPES, PROZORRO, summary, write_lines
 
 EXPECTED_TABLES = {
     "schema_migrations", "raw_records", "quarantine", "runs", "cursors", "processes", "lots", "items", "bids",
-    "awards", "contracts", "contract_items", "contract_changes", "plans", "organizations",
+    "awards", "complaints", "bid_documents", "contracts", "contract_items", "contract_changes", "plans",
+    "organizations",
 }
 
 

@@ -22,6 +22,8 @@ RECORD_TABLES = (
     "items",
     "bids",
     "awards",
+    "complaints",
+    "bid_documents",
     "contracts",
     "contract_items",
     "contract_changes",

@@ -158,12 +158,54 @@ SELECT ocid, raw_key, a.id AS award_id, a.bid_id, a.lotID AS lot_id, a.status, p
        supplier_ids[1] AS supplier_id,
        pm_str(a.suppliers[1].name) AS supplier_name,
        coalesce(len(a.complaints), 0) AS complaints_count,
+       pm_ts(a.complaintPeriod.endDate) AS complaint_period_end,
        -- the award's items, as ProZorro's OCDS publication gives them (schema/ocds.py convert_awards):
        -- the items of the award's lot, or every item when the tender has no lots
        list_transform(list_filter(items, lambda i: lots_count = 0 OR a.lotID IS NULL OR i.relatedLot = a.lotID),
                       lambda i: i.classification.id) AS item_cpvs
 FROM (SELECT ocid, raw_key, masked, t.items AS items, coalesce(len(t.lots), 0) AS lots_count,
              unnest(t.awards) AS a FROM pz_tender);
+
+-- Complaints (to the review body, type "complaint") and claims (to the buyer, type "claim"), one row
+-- each, with what they are about: the tender (parent_id NULL), an award, a pre-qualification decision
+-- or a cancellation. lot_id is the complaint's relatedLot, else the lot of the award, qualification
+-- or cancellation it was lodged against. Migration 0007 fills the same rows for tenders stored before it.
+INSERT INTO complaints BY NAME
+SELECT ocid, raw_key, c.id AS complaint_id, c.complaintID AS complaint_public_id, parent_type, parent_id,
+       coalesce(c.relatedLot, parent_lot_id) AS lot_id, c.type, c.status,
+       pm_ts(c.dateSubmitted) AS date_submitted, pm_ts(c.dateDecision) AS date_decision
+FROM (
+    SELECT ocid, raw_key, 'tender' AS parent_type, NULL::VARCHAR AS parent_id, NULL::VARCHAR AS parent_lot_id,
+           unnest(t.complaints) AS c
+    FROM pz_tender
+    UNION ALL
+    SELECT ocid, raw_key, 'award', a.id, a.lotID, unnest(a.complaints)
+    FROM (SELECT ocid, raw_key, unnest(t.awards) AS a FROM pz_tender)
+    UNION ALL
+    SELECT ocid, raw_key, 'qualification', q.id, q.lotID, unnest(q.complaints)
+    FROM (SELECT ocid, raw_key, unnest(t.qualifications) AS q FROM pz_tender)
+    UNION ALL
+    SELECT ocid, raw_key, 'cancellation', k.id, k.relatedLot, unnest(k.complaints)
+    FROM (SELECT ocid, raw_key, unnest(t.cancellations) AS k FROM pz_tender)
+);
+
+-- The documents of each bid, one row per document version (a new version repeats the id), from its
+-- four containers. The public API lists bids, and so their documents, once bidding has closed;
+-- confidential documents are listed too (title and dates, the file itself is restricted).
+INSERT INTO bid_documents BY NAME
+SELECT ocid, raw_key, bid_id, container, d.id AS document_id, pm_str(d.title) AS title,
+       pm_ts(d.datePublished) AS date_published, pm_ts(d.dateModified) AS date_modified
+FROM (
+    SELECT ocid, raw_key, bid_id, x.container, unnest(x.docs) AS d
+    FROM (
+        SELECT ocid, raw_key, b.id AS bid_id,
+               unnest([{{'container': 'documents', 'docs': b.documents}},
+                       {{'container': 'financialDocuments', 'docs': b.financialDocuments}},
+                       {{'container': 'eligibilityDocuments', 'docs': b.eligibilityDocuments}},
+                       {{'container': 'qualificationDocuments', 'docs': b.qualificationDocuments}}]) AS x
+        FROM (SELECT ocid, raw_key, unnest(t.bids) AS b FROM pz_tender)
+    )
+);
 
 -- In-tender contracts are slim copies; a contract object from the contracts feed wins over them.
 INSERT INTO contracts BY NAME

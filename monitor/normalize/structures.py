@@ -21,7 +21,22 @@ _ORGANIZATION = {
     "identifier": {"scheme": _S, "id": _S, "legalName": _S},
     "address": _ADDRESS,
 }
-_COMPLAINTS = [{"id": _S}]
+# Complaints (to the review body, type "complaint") and claims (to the buyer, type "claim") of a tender,
+# an award, a qualification or a cancellation (the complaints table). OCDS releases read only their
+# number: ProZorro's OCDS complaint extension uses the same names, but no OCDS source here carries one.
+_COMPLAINTS = [
+    {
+        "id": _S,
+        "complaintID": _S,
+        "type": _S,
+        "status": _S,
+        "relatedLot": _S,
+        "dateSubmitted": _S,
+        "dateDecision": _S,
+    }
+]
+# A bid's documents (one entry per version: a new version repeats the id with its own dates).
+_DOCUMENTS = [{"id": _S, "title": _S, "datePublished": _S, "dateModified": _S}]
 _ITEM = {
     "id": _S,
     "description": _S,
@@ -69,6 +84,10 @@ PROZORRO_TENDER = {
             "tenderers": [_ORGANIZATION],
             "value": _VALUE,
             "lotValues": [{"relatedLot": _S, "status": _S, "value": _VALUE}],
+            "documents": _DOCUMENTS,
+            "financialDocuments": _DOCUMENTS,
+            "eligibilityDocuments": _DOCUMENTS,
+            "qualificationDocuments": _DOCUMENTS,
         }
     ],
     "awards": [
@@ -80,6 +99,7 @@ PROZORRO_TENDER = {
             "date": _S,
             "value": _VALUE,
             "suppliers": [_ORGANIZATION],
+            "complaintPeriod": _PERIOD,
             "complaints": _COMPLAINTS,
         }
     ],
@@ -98,12 +118,12 @@ PROZORRO_TENDER = {
         }
     ],
     "cancellations": [
-        {"status": _S, "reasonType": _S, "cancellationOf": _S, "relatedLot": _S, "complaints": _COMPLAINTS}
+        {"id": _S, "status": _S, "reasonType": _S, "cancellationOf": _S, "relatedLot": _S, "complaints": _COMPLAINTS}
     ],
     "complaints": _COMPLAINTS,
     # pre-qualification decisions (openEU, competitive dialogue, framework agreements): an unsuccessful
     # one is how a bid (or one lot of it) is disqualified before the auction; read for bids.status_ocds
-    "qualifications": [{"bidID": _S, "lotID": _S, "status": _S, "complaints": _COMPLAINTS}],
+    "qualifications": [{"id": _S, "bidID": _S, "lotID": _S, "status": _S, "complaints": _COMPLAINTS}],
 }
 
 PROZORRO_CONTRACT = {
