@@ -32,6 +32,10 @@ def main() -> None:
         flag = "" if s.precision >= 0.95 and s.recall >= 0.90 else "   <- below target (P 0.95 / R 0.90)"
         print(f"{s.category:<30}{s.true_positives:>5}{s.false_positives:>5}{s.false_negatives:>5}"
               f"{s.precision:>11.3f}{s.recall:>8.3f}{flag}")
+    precision = min(scores, key=lambda s: s.precision)
+    recall = min(scores, key=lambda s: s.recall)
+    print(f"lowest precision {precision.precision:.3f} ({precision.category}), "
+          f"lowest recall {recall.recall:.3f} ({recall.category})")
     if args.errors:
         for s in scores:
             for error in s.errors:

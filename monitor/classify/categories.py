@@ -13,19 +13,29 @@ A category file defines one category::
       inn: [zidovudine, dolutegravir]  # INN of item additionalClassifications: strong evidence
       atc: [J05AE, J05AF]              # ATC prefixes: strong evidence
       atc_exclude: [J05AF10]
+      negative_atc: [N02AE]            # an item with this ATC voids the category's keyword evidence (whole process)
+    budget_codes:                      # budget programme codes: supporting evidence (1 point each), plans only
+      tpkvkmb: ["2143"]                # ТПКВКМБ local-budget programme (plan budget.breakdown, scheme ТПКВКМБ)
+      kpk: ["2301400"]                 # КПКВК state-budget programme (scheme КПК-<year>)
     keywords:                          # one point per distinct keyword matched (keyword_score)
       uk: ["туберкул", {pattern: "ВІЛ", case_sensitive: true, whole_word: true, score: 2}]
       ru: ["туберкул"]
     keyword_score: 1                   # 2 when the category's keywords are specific enough alone
     context_keywords: ["соціальн\\w* супровід"]   # weak cues that never satisfy require_keyword
-    negative: ["тварин"]               # a text field matching any of these gives no keyword evidence
+    negative: ["тварин"]               # any text of the process matching one voids the category's keyword evidence
     buyer_kinds: [social]              # weak evidence
     min_score: 2                       # strong evidence scores 2, each weak signal 1
     require_keyword: false             # true: codes and buyer alone never assign it (a text cue is needed)
 
 Keywords are Rust-regex fragments (the engine is Polars): no look-around; ``\\b`` is Unicode-aware.
 A plain string is case-insensitive and must start at a word boundary; ``whole_word`` also requires
-a boundary at its end. Every CPV code must exist in the ДК021 list (``data/reference/derived``).
+a boundary at its end. Every CPV code must exist in the ДК021 list (``data/reference/derived``); every
+budget code in the ТПКВКМБ list (``prozorro-standards/classifiers/tkpkmb.json``) or the КПКВК list
+(``kpk.json``, any year).
+
+Budget codes are read where the data carries them: plans (``plans.budget_breakdown``: scheme and code
+of each ``budget.breakdown[].classification``). Processes (tenders) carry no budget codes in the
+common model, so for them ``budget_codes`` gives no evidence.
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import json
+from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -89,6 +101,15 @@ SCHEMA: dict[str, Any] = {
                 "inn": {"type": "array", "items": {"type": "string", "minLength": 2}},
                 "atc": {"type": "array", "items": {"type": "string", "pattern": r"^[A-Z](\d{2}[A-Z0-9]*)?$"}},
                 "atc_exclude": {"type": "array", "items": {"type": "string", "pattern": r"^[A-Z](\d{2}[A-Z0-9]*)?$"}},
+                "negative_atc": {"type": "array", "items": {"type": "string", "pattern": r"^[A-Z](\d{2}[A-Z0-9]*)?$"}},
+            },
+        },
+        "budget_codes": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "tpkvkmb": {"type": "array", "items": {"type": "string", "pattern": r"^\d{4}$"}},
+                "kpk": {"type": "array", "items": {"type": "string", "pattern": r"^\d{7}$"}},
             },
         },
         "keywords": {
@@ -127,6 +148,8 @@ class Category:
     inn: tuple[str, ...]
     atc: tuple[str, ...]
     atc_exclude: tuple[str, ...]
+    negative_atc: tuple[str, ...]
+    budget_codes: tuple[tuple[str, str], ...]  # (scheme key "tpkvkmb" | "kpk", code)
     keywords: tuple[tuple[str, int], ...]  # (ready-to-use regex, score) per keyword
     context_keywords: tuple[str, ...]  # weak cues that never satisfy require_keyword
     negative: tuple[str, ...]
@@ -168,10 +191,33 @@ def _cpv_digits() -> frozenset[str]:
     return frozenset(code.split("-")[0] for code in cpv_codes())
 
 
+@cache
+def _cpv_by_digits() -> dict[str, str]:
+    return {code.split("-")[0]: name for code, name in cpv_codes().items()}
+
+
+@cache
 def cpv_name(prefix: str) -> str | None:
-    """Name of the code a prefix stands for (``853`` → the name of 85300000-2)."""
-    digits = prefix.split("-")[0].ljust(8, "0")
-    return next((name for code, name in cpv_codes().items() if code.startswith(digits)), None)
+    """Ukrainian ДК021 name of a code or of the code a prefix stands for (``853`` → the name of
+    85300000-2); None when there is no such code. A dictionary lookup, cached per distinct code."""
+    digits = prefix.lstrip("=").split("-")[0].ljust(8, "0")
+    return _cpv_by_digits().get(digits)
+
+
+BUDGET_SCHEMES = {"tpkvkmb": "ТПКВКМБ", "kpk": "КПК"}
+
+
+@cache
+def budget_code_names() -> dict[str, dict[str, str]]:
+    """Budget programme code → name per scheme key: ТПКВКМБ (tkpkmb.json) and КПКВК (kpk.json; the
+    newest name of each code)."""
+    classifiers = reference_dir() / "prozorro-standards" / "classifiers"
+    tpkvkmb = json.loads((classifiers / "tkpkmb.json").read_text(encoding="utf-8"))
+    kpk: dict[str, str] = {}
+    for entry in sorted(json.loads((classifiers / "kpk.json").read_text(encoding="utf-8")),
+                        key=lambda e: max(e.get("years") or [0])):
+        kpk[entry["code"]] = entry["name"]
+    return {"tpkvkmb": {code: entry["name"] for code, entry in tpkvkmb.items()}, "kpk": kpk}
 
 
 def _check_regex(pattern: str) -> str | None:
@@ -202,6 +248,15 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Category | None
             if (full and code not in cpv_codes()) or (not full and code.ljust(8, "0") not in _cpv_digits()):
                 problems.append(f"{name}:{key_line(document[key], index)}: {key}: unknown ДК021/CPV code {code!r} "
                                 "(not in data/reference/derived/cpv_dk021_uk_en_ru.csv)")
+    budget = document.get("budget_codes", {})
+    for scheme, codes in (budget.items() if isinstance(budget, dict) else []):
+        known = budget_code_names().get(scheme)
+        for index, code in enumerate(codes if isinstance(codes, list) and known is not None else []):
+            if isinstance(code, str) and code not in known:
+                source = "tkpkmb.json" if scheme == "tpkvkmb" else "kpk.json"
+                problems.append(f"{name}:{key_line(codes, index)}: budget_codes.{scheme}: unknown "
+                                f"{BUDGET_SCHEMES[scheme]} code {code!r} (not in data/reference/prozorro-standards/"
+                                f"classifiers/{source})")
     keywords = document.get("keywords", {}) if isinstance(document.get("keywords", {}), dict) else {}
     keyword_entries = [(("keywords", lang, i), entry) for lang, entries in keywords.items()
                        if isinstance(entries, list) for i, entry in enumerate(entries)]
@@ -230,6 +285,9 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Category | None
         inn=tuple(i.lower() for i in medicines.get("inn", [])),
         atc=tuple(medicines.get("atc", [])),
         atc_exclude=tuple(medicines.get("atc_exclude", [])),
+        negative_atc=tuple(medicines.get("negative_atc", [])),
+        budget_codes=tuple((scheme, code) for scheme, codes in document.get("budget_codes", {}).items()
+                           for code in codes),
         keywords=tuple(
             (to_regex(e), int(e.get("score", keyword_score)) if isinstance(e, dict) else keyword_score)
             for entries in document.get("keywords", {}).values() for e in entries),
@@ -242,17 +300,23 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Category | None
     )
 
 
-def category_files(folder: Path | None = None) -> list[Path]:
+def category_files(folder: Path | Sequence[Path] | None = None) -> list[Path]:
+    """The category files of a folder (``*.yaml``), a single file, or a list of files."""
+    if folder is not None and not isinstance(folder, Path):
+        return list(folder)
     folder = folder or DEFAULT_DIR
     if folder.is_file():
         return [folder]
     return sorted(folder.glob("*.yaml"))
 
 
-def load_categories(folder: Path | None = None) -> list[Category]:
-    """Every category of ``folder`` (default rules/classify), validated; raises CategoryError with all problems."""
+def load_categories(folder: Path | Sequence[Path] | None = None, known_parents: Iterable[str] = ()) -> list[Category]:
+    """Every category of ``folder`` (default rules/classify; or one file, or a list of files), validated;
+    raises CategoryError with all problems. ``known_parents``: ids a ``parent:`` may name besides the
+    loaded categories (the shipped ones, when checking single files)."""
     problems: list[str] = []
     categories: list[Category] = []
+    parent_lines: dict[str, int] = {}
     files = category_files(folder)
     if not files:
         raise CategoryError([f"{folder or DEFAULT_DIR}: no category files (*.yaml)"])
@@ -263,11 +327,12 @@ def load_categories(folder: Path | None = None) -> list[Category]:
         category = _validate(path, document, problems)
         if category:
             categories.append(category)
-    ids = {c.id for c in categories}
+            parent_lines[category.path] = key_line(document, "parent")
+    ids = {c.id for c in categories} | set(known_parents)
     for category in categories:
         if category.parent and category.parent not in ids:
-            problems.append(f"{category.path}:1: parent: unknown category {category.parent!r}; known: "
-                            f"{', '.join(sorted(ids))}")
+            problems.append(f"{category.path}:{parent_lines[category.path]}: parent: unknown category "
+                            f"{category.parent!r}; known: {', '.join(sorted(ids))}")
     if problems:
         raise CategoryError(problems)
     return categories

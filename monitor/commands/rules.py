@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
 
 from monitor.classify.categories import DEFAULT_DIR as CATEGORY_DIR
-from monitor.classify.categories import CategoryError, load_categories
+from monitor.classify.categories import CategoryError, category_files, load_categories
 from monitor.commands.flag import known_categories
 from monitor.flags.examples import run_examples
 from monitor.flags.rules import DEFAULT_DIR as FLAG_DIR
@@ -19,8 +20,23 @@ def rules() -> None:
     """List, check and test the flag rules (rules/flags/) and category files (rules/classify/)."""
 
 
-def _is_category_path(path: Path) -> bool:
-    return "classify" in path.resolve().parts
+_QUERY_KEY = re.compile(r"^query\s*:", re.MULTILINE)
+
+
+def is_flag_rule_file(path: Path) -> bool:
+    """A flag rule has a top-level ``query``; a category file never does. Read from the text, so a
+    file with a YAML error is still told apart (and reported by the right validator)."""
+    try:
+        return bool(_QUERY_KEY.search(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _split(path: Path) -> tuple[list[Path], list[Path]]:
+    """The rule files of PATH (a file, or a folder's *.yaml) as (category files, flag rules), by content."""
+    files = [path] if path.is_file() else sorted(path.glob("*.yaml"))
+    flags = [f for f in files if is_flag_rule_file(f)]
+    return [f for f in files if f not in flags], flags
 
 
 @rules.command("list")
@@ -43,21 +59,35 @@ def list_rules(kind: str | None) -> None:
 @rules.command("check")
 @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
 def check(path: Path | None) -> None:
-    """Validate flag rules and category files (or only PATH); every problem as file:line: key: message, exit 2."""
+    """Validate flag rules and category files (or only PATH: a file or a folder, wherever it is; a file
+    with a top-level `query` is a flag rule, any other a category file); every problem as
+    file:line: key: message, exit 2."""
     problems: list[str] = []
     summary = []
-    if path is None or _is_category_path(path):
+    if path is None:
+        category_paths, flag_paths = CATEGORY_DIR, [FLAG_DIR]
+    else:
+        category_paths, flag_paths = _split(path)
+        if not category_paths and not flag_paths:
+            problems.append(f"{path}: no rule files (*.yaml)")
+    if category_paths:
+        # a file checked on its own may name a shipped category as its parent
+        shipped = {p.stem for p in category_files(CATEGORY_DIR)} if path is not None else set()
         try:
-            categories = load_categories(path if path is not None else CATEGORY_DIR)
+            categories = load_categories(category_paths, known_parents=shipped)
             summary.append(f"{len(categories)} category file(s) OK: {', '.join(c.id for c in categories)}")
         except CategoryError as exc:
             problems += exc.problems
-    if path is None or not _is_category_path(path):
-        try:
-            loaded = load_rules(path if path is not None else FLAG_DIR, known_categories())
-            summary.append(f"{len(loaded)} flag rule(s) OK")
-        except RuleError as exc:
-            problems += exc.problems
+    if flag_paths:
+        # a whole folder of flag rules is loaded as one; flag rules picked out of a mixed folder one by one
+        targets = [path] if path is not None and path.is_dir() and not category_paths else flag_paths
+        loaded = 0
+        for target in targets:
+            try:
+                loaded += len(load_rules(target, known_categories()))
+            except RuleError as exc:
+                problems += exc.problems
+        summary.append(f"{loaded} flag rule(s) OK")
     for problem in problems:
         click.echo(problem, err=True)
     if problems:

@@ -7,6 +7,7 @@ from typing import Any
 import click
 import orjson
 
+from monitor.classify.categories import CategoryError, load_categories
 from monitor.cli import pass_app
 from monitor.store import connect_read_only, latest_schema_version
 from monitor.store.db import current_schema_version
@@ -49,8 +50,9 @@ def collect_status(con) -> dict[str, Any]:
             "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
         ).fetchall()
     ]
+    names = _category_names() if "classifications" in tables else {}
     categories = [
-        {"category": cat, "processes": n, "value": value, "currency": currency}
+        {"category": cat, "name": names.get(cat), "processes": n, "value": value, "currency": currency}
         for cat, n, value, currency in con.execute(
             """
             SELECT c.category, count(DISTINCT c.ocid), round(sum(p.value_amount), 2), p.value_currency
@@ -92,6 +94,15 @@ def collect_status(con) -> dict[str, Any]:
     }
 
 
+def _category_names() -> dict[str, str]:
+    """Readable category names (the ``name`` of each category file); none when the files are invalid
+    (``monitor rules check`` says why) or missing."""
+    try:
+        return {c.id: c.name for c in load_categories()}
+    except (CategoryError, OSError):
+        return {}
+
+
 def _render_text(info: dict[str, Any], db_path) -> str:
     lines = [f"database        {db_path}", f"schema version  {info['schema_version']}", "", "tables"]
     lines += [f"  {name:<18}{count:>12,}" for name, count in info["tables"].items()]
@@ -103,7 +114,8 @@ def _render_text(info: dict[str, Any], db_path) -> str:
         ]
     lines += ["", "processes and value per category (masked and test processes excluded)"]
     lines += [
-        f"  {c['category']:<30}{c['processes']:>9,}  {c['value'] or 0:>20,.2f} {c['currency'] or ''}"
+        f"  {c['category']:<30}{c['processes']:>9,}  {c['value'] or 0:>20,.2f} {c['currency'] or '':<4}"
+        + (f"  {c['name']}" if c.get("name") else "")
         for c in info["categories"]
     ] or ["  (nothing classified yet)"]
     lines += ["", "open flags by rule (new in the last 7 days)"]
