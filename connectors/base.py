@@ -37,6 +37,7 @@ class Page:
     known: int = 0  # of those, skipped as already stored
     end: bool = False  # the feed is exhausted for now
     restarted: bool = False  # the stored cursor was rejected; paging restarted from the start
+    rejected: str | None = None  # on a restart page: the offset the server rejected
 
 
 class Connector(Protocol):

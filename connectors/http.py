@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import importlib.util
 import random
 import time
 from collections import Counter
@@ -50,6 +51,19 @@ class HttpSettings:
     @property
     def user_agent(self) -> str:
         return f"procurement-monitor/{__version__} (NGO procurement monitoring; contact: {self.contact})"
+
+
+HTTP2_MISSING = ("[http] http2 = true needs the h2 package, which is not installed: "
+                 "pip install 'procurement-monitor[http2]', or set http2 = false")
+
+
+def http2_available() -> bool:
+    """Whether httpx can speak HTTP/2 here (the optional ``h2`` package is installed)."""
+    return importlib.util.find_spec("h2") is not None
+
+
+class MissingDependency(RuntimeError):
+    """An optional package a setting asks for is not installed (the message says what to do)."""
 
 
 class HttpError(Exception):
@@ -96,6 +110,8 @@ class HttpClient:
     """Async JSON GETs with rate limit, bounded concurrency and retries; counts what it did."""
 
     def __init__(self, settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        if settings.http2 and not http2_available():
+            raise MissingDependency(HTTP2_MISSING)
         self.settings = settings
         timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
         limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)

@@ -12,9 +12,10 @@ concurrency. The feed ends when a page has ``data: []`` (``next_page`` is always
 modified object moves to the end of the feed, so the next run sees it again.
 
 Caveats: a 404 on the offset means the server no longer accepts it; paging restarts, as the
-official crawler does, from the run's restart point: a day before the newest dateModified already
-stored (so nothing written after the rejected cursor is missed and little is listed twice), or the
-configured start when nothing is stored. The feed's dateModified may be older than the
+official crawler does, from the configured start (``restart``: where the run that began the
+stored cursor's chain started, i.e. its ``--since`` or default start, or the beginning of the
+feed after ``--full``), once per run. Objects already stored are skipped, so re-listing is cheap,
+and nothing listed after that start can be missed. The feed's dateModified may be older than the
 object's (it moved again); the object's own dateModified is what is stored. Test objects
 (``mode: test``) are not in the default feed. An object listed but not fetchable (404 after the
 listing, or retries exhausted) is quarantined with its URL, so the cursor never passes an object
@@ -65,7 +66,7 @@ class ProzorroFeed:
         self.name = f"prozorro-{resource}"
         self.api_url = api_url.rstrip("/")
         self.start, self.page_limit, self.known = start, page_limit, known
-        # where to go when the server rejects a stored cursor (default: the configured start)
+        # where to go when the server rejects a cursor: the configured start of the cursor's chain
         self.restart = start if restart is None else restart
 
     async def _fetch(self, object_id: str) -> FetchedRecord:
@@ -92,10 +93,10 @@ class ProzorroFeed:
             except NotFound:
                 if restarted or offset in (self.start, self.restart):
                     raise
-                log.warning("offset rejected by the server; restarting", feed=self.name, offset=offset,
-                            restart=self.restart)
-                offset, restarted = self.restart, True
-                yield Page([], self.restart or None, restarted=True)
+                log.warning("cursor rejected by the server (404); restarting from the configured start",
+                            source=self.name, rejected=offset, restart=self.restart or "(the beginning of the feed)")
+                rejected, offset, restarted = offset, self.restart, True
+                yield Page([], self.restart or None, restarted=True, rejected=rejected)
                 continue
             listed = [(item["id"], item.get("dateModified", "")) for item in feed.get("data", [])]
             if not listed:

@@ -35,7 +35,9 @@ class SourceResult:
     cursor: str | None = None
     status: str = "complete"  # complete | incomplete | failed
     error: str | None = None
-    restarts: int = 0
+    restarts: int = 0  # the server rejected the cursor (404) and paging restarted from the configured start
+    rejected: str | None = None  # that cursor
+    restarted_from: str | None = None  # where paging restarted ("" or None: the beginning of the feed)
 
 
 def known_lookup(con: duckdb.DuckDBPyConnection) -> KnownLookup:
@@ -64,14 +66,6 @@ def known_lookup(con: duckdb.DuckDBPyConnection) -> KnownLookup:
 def read_cursor(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
     # fetchall, not fetchone: DuckDB keeps a fetchone() result open and then refuses register()
     rows = con.execute("SELECT cursor FROM cursors WHERE source = ?", [name]).fetchall()
-    return rows[0][0] if rows else None
-
-
-def latest_stored(con: duckdb.DuckDBPyConnection, source: str, kind: str) -> datetime | None:
-    """The newest dateModified stored for a source and kind (where a rejected cursor can restart)."""
-    rows = con.execute(
-        "SELECT max(date_modified) FROM raw_records WHERE source = ? AND kind = ?", [source, kind]
-    ).fetchall()
     return rows[0][0] if rows else None
 
 
@@ -126,7 +120,9 @@ async def ingest_source(
             result.pages += 1
             result.listed += page.listed
             result.known += page.known
-            result.restarts += page.restarted
+            if page.restarted:
+                result.restarts += 1
+                result.rejected, result.restarted_from = page.rejected, page.cursor or ""
             result.cursor = page.cursor
             if on_page:
                 on_page(result)
@@ -170,7 +166,7 @@ async def ingest_all(
         log.info("source started", source=connector.name, cursor=cursor)
         result = await ingest_source(con, connector, cursor=cursor, stop=stop, limit=limit, on_page=on_page)
         log.info("source finished", source=connector.name, status=result.status, pages=result.pages,
-                 seconds=round(time.monotonic() - started, 2), **result.counts.as_dict())
+                 restarts=result.restarts, seconds=round(time.monotonic() - started, 2), **result.counts.as_dict())
         results.append(result)
         if stop.is_set():
             break

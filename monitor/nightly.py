@@ -22,7 +22,7 @@ from monitor.classify.categories import CategoryError
 from monitor.classify.run import classify_changed
 from monitor.config import ConfigError, Settings
 from monitor.lock import hold_lock
-from monitor.runs import finish_run, start_run
+from monitor.runs import close_abandoned_runs, finish_run, start_run
 from monitor.sources import SourceConfig, source_config
 from monitor.store import connect
 
@@ -80,13 +80,14 @@ def run_nightly_locked(settings: Settings, config: SourceConfig | None = None, *
         return stop is not None and stop.is_set()
 
     con = connect(settings.db_path, memory_limit=settings.memory_limit, threads=settings.threads)
+    close_abandoned_runs(con)  # the caller holds the lock: a 'running' ingest or nightly row is a dead process's
     run_id = summary["run"] = start_run(con, "nightly", "nightly")
     log.info("nightly started", run=run_id, sources=names, db=str(settings.db_path), api=config.prozorro_api_url)
     try:
         # 1. ingest every enabled source
         started = time.monotonic()
         try:
-            outcome = run_ingest(con, config, names, stop=stop)
+            outcome = run_ingest(con, config, names, stop=stop, run_id=run_id)
         except ConfigError as exc:
             failed("ingest", EXIT_BAD_INPUT, str(exc))
         except Exception as exc:

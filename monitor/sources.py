@@ -7,7 +7,7 @@ Configuration (all optional; environment variables override the file)::
     rate_limit = 20                   # requests/s (ProZorro publishes 140/s as its limit)
     concurrency = 8
     timeout = 30
-    http2 = false
+    http2 = false                     # true needs the h2 package: procurement-monitor[http2]
 
     [prozorro]
     api_url = "https://public-api.prozorro.gov.ua/api/2.5"   # env MONITOR_PROZORRO_API_URL
@@ -32,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectors.base import Connector, KnownLookup
-from connectors.http import HttpClient, HttpSettings
+from connectors.http import HTTP2_MISSING, HttpClient, HttpSettings, http2_available
 from connectors.ocds_api import OcdsPackageApi
 from connectors.prozorro import DEFAULT_API_URL, RESOURCES, ProzorroFeed, start_offset
 from monitor.config import ConfigError, Settings
@@ -75,6 +75,8 @@ def source_config(settings: Settings) -> SourceConfig:
     if unknown:
         raise ConfigError(f"[http]: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
     http = HttpSettings(**http_table)
+    if http.http2 and not http2_available():
+        raise ConfigError(HTTP2_MISSING)
     prozorro = _table(raw, "prozorro")
     feeds = prozorro.get("feeds", list(RESOURCES))
     bad = [f for f in feeds if f not in RESOURCES]
@@ -110,27 +112,30 @@ def build_connectors(
     since: datetime | None,
     full: bool,
     known: KnownLookup,
-    latest: Callable[[str], datetime | None] = lambda kind: None,
+    cursor_start: Callable[[str], str | None] = lambda name: None,
 ) -> list[Connector]:
     """Connectors for ``names``; ``since``/``full`` decide where a run without a cursor starts.
 
-    ``latest(kind)`` is the newest stored dateModified of a ProZorro kind: a rejected cursor
-    restarts a day before it.
+    ``cursor_start(name)`` is the configured start of the run that began the source's stored cursor
+    (None: no stored cursor). A run that resumes keeps that start: paging from a NULL cursor starts
+    there, and a cursor the server rejects (404) restarts there, so nothing after it can be missed.
+    An explicit ``--since`` or ``--full`` starts a new chain from its own start.
     """
     start_at = None if full else (since or datetime.now(timezone.utc) - timedelta(days=config.since_days))
+    resume = not full and since is None
     connectors: list[Connector] = []
     by_name = {p["name"]: p for p in config.publishers}
     for name in names:
         if name.startswith("prozorro-") and name.removeprefix("prozorro-") in RESOURCES:
-            resource = name.removeprefix("prozorro-")
-            newest = latest(RESOURCES[resource])
+            inherited = cursor_start(name) if resume else None
+            start = start_offset(start_at) if inherited is None else inherited
             connectors.append(
                 ProzorroFeed(
                     client,
-                    resource,
+                    name.removeprefix("prozorro-"),
                     api_url=config.prozorro_api_url,
-                    start=start_offset(start_at),
-                    restart=start_offset(newest - timedelta(days=1)) if newest else None,
+                    start=start,
+                    restart=start,
                     page_limit=config.page_limit,
                     known=known,
                 )

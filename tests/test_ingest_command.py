@@ -19,6 +19,9 @@ import pytest
 import respx
 from conftest import LIFT_REPAIR, MICROSCOPES, body, mutated, read_json
 
+from monitor.runs import ABANDONED, finish_run, record_starts, start_run
+from monitor.store import connect
+
 API = "https://public-api.prozorro.gov.ua/api/2.5"
 SOURCE = "prozorro-tenders"
 
@@ -392,3 +395,93 @@ def test_a_failing_feed_exits_1_and_keeps_the_last_committed_cursor(api, ingest,
     assert run["last_cursor"] == {SOURCE: O1}
     assert run["counts"]["new"] == 1
     assert code == 1, f"a failed ingest must exit 1, got {code}"
+
+
+# --- a cursor the server rejects -------------------------------------------------------------------
+
+
+def test_a_rejected_cursor_restarts_from_the_start_of_the_run_that_began_it(api, ingest, query) -> None:
+    since = f"{datetime(2023, 1, 1, tzinfo=UTC).timestamp():.1f}"
+    api.feed = {since: listing((M_ID, M_DATE), offset=O1), O1: listing((L_ID, L_DATE), offset=O2),
+                O2: end_of_feed(O2)}
+    api.objects = {M_ID: envelope(MICROSCOPES_DOC), L_ID: envelope(LIFT_DOC), X_ID: envelope(X_DOC)}
+    assert ingest(SOURCE, "--since", "2023-01-01")[0] == 0
+    assert runs(query)[-1]["counts"]["sources"][SOURCE]["start"] == since
+    api.feed[O2] = listing((X_ID, X_DOC["dateModified"]), offset=O3)
+    api.feed[O3] = end_of_feed(O3)
+    assert ingest(SOURCE)[0] == 0  # a resumed run keeps the start of the run that began the cursor
+    assert runs(query)[-1]["counts"]["sources"][SOURCE]["start"] == since
+    # the server stops accepting the stored offset (a new offset format); from the start it lists everything
+    o4 = "1700000001.5.1.3d4e5f60718293a4b5c6d7e8f90a1b2c"
+    del api.feed[O3]
+    api.feed[since] = listing((M_ID, M_DATE), (L_ID, L_DATE), (X_ID, X_DOC["dateModified"]), offset=o4)
+    api.feed[o4] = end_of_feed(o4)
+    api.offsets.clear()
+    api.fetched.clear()
+
+    code, out, err = ingest(SOURCE)
+    assert code == 0, err
+    assert api.offsets == [O3, since, o4]  # rejected, then the --since start (not a stored date), to the end
+    assert api.fetched == []  # everything listed again is stored already
+    assert "ingest complete: 0 new" in out and "restarted from the configured start: prozorro-tenders" in out
+    warning = next(json.loads(line) for line in err.splitlines() if "cursor rejected" in line)
+    assert (warning["level"], warning["source"], warning["rejected"], warning["restart"]) == \
+        ("warning", SOURCE, O3, since)
+    run = runs(query)[-1]
+    assert run["status"] == "complete" and run["error"] is None and run["counts"]["restarts"] == 1
+    assert run["counts"]["sources"][SOURCE]["restart"] == {"rejected": O3, "from": since}
+    assert stored_cursor(query) == o4
+
+
+def test_a_cursor_written_before_starts_were_recorded_restarts_from_the_beginning(api, ingest, query,
+                                                                                  db_path) -> None:
+    api.serve_real_tenders()
+    with connect(db_path) as con:  # as an older version left it: a run that noted no start, and its cursor
+        finish_run(con, start_run(con, "ingest", f"ingest {SOURCE} --since 2023-01-01"), "complete")
+        con.execute("INSERT INTO cursors VALUES (?, 'stale', now())", [SOURCE])
+    code, out, err = ingest(SOURCE)
+    assert code == 0, err
+    assert api.offsets == ["stale", None, O1, O2]  # the one start that surely misses nothing
+    assert query("SELECT count(*) FROM raw_records") == [(2,)]
+    assert runs(query)[-1]["counts"]["sources"][SOURCE]["start"] == ""
+
+
+# --- runs left open by a killed process ------------------------------------------------------------
+
+
+def test_runs_left_running_by_a_killed_process_are_closed_as_incomplete(api, ingest, query, db_path) -> None:
+    api.serve_real_tenders()
+    with connect(db_path) as con:  # an ingest run and a nightly run killed (kill -9) mid-run
+        killed_ingest = start_run(con, "ingest", f"ingest {SOURCE} --full")
+        record_starts(con, killed_ingest, {SOURCE: ""})
+        con.execute("INSERT INTO cursors VALUES (?, ?, now())", [SOURCE, O1])  # its last committed page
+        killed_nightly = start_run(con, "nightly", "nightly")
+        other = start_run(con, "classify", "classify")  # takes no lock: it may be alive, left alone
+    code, out, err = ingest(SOURCE)
+    assert code == 0, err
+    assert api.offsets == [O1, O2]  # the rerun resumes where the killed run stopped
+    by_id = {run["run_id"]: run for run in runs(query)}
+    for run_id in (killed_nightly, killed_ingest):
+        run = by_id[run_id]
+        assert (run["status"], run["error"]) == ("incomplete", ABANDONED)
+        assert run["finished_at"] is not None
+    assert by_id[killed_ingest]["last_cursor"] == {SOURCE: O1}  # where it was when it died
+    assert by_id[killed_ingest]["counts"]["sources"][SOURCE]["start"] == ""
+    assert by_id[killed_nightly]["last_cursor"] is None  # it wrote no cursor
+    assert by_id[other]["status"] == "running"
+    assert runs(query)[-1]["status"] == "complete"
+    closed = [json.loads(line) for line in err.splitlines() if "left open" in line]
+    assert [line["run"] for line in closed] == [killed_ingest, killed_nightly]
+    assert {line["level"] for line in closed} == {"warning"}
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+
+def test_http2_without_the_h2_package_is_a_clear_error(router, ingest, config, monkeypatch) -> None:
+    monkeypatch.setattr("monitor.sources.http2_available", lambda: False)
+    config.write_text(CONFIG.replace("retry_after_floor = 0.0", "retry_after_floor = 0.0\nhttp2 = true"))
+    code, out, err = ingest(SOURCE, "--full")
+    assert code == 2
+    assert "procurement-monitor[http2]" in err and "http2 = false" in err and "Traceback" not in err
+    assert len(router.calls) == 0

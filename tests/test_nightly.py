@@ -17,6 +17,7 @@ import pytest
 from monitor.config import load_settings
 from monitor.lock import hold_lock
 from monitor.nightly import run_nightly
+from monitor.runs import ABANDONED, start_run
 from monitor.testing.replay_server import Faults, ReplayServer, World
 
 CONFIG = """
@@ -109,14 +110,22 @@ def test_nightly_stores_classifies_flags_and_logs_one_summary_line(run_cli, db_p
     assert (command, status, error) == ("nightly", "complete", None)
     assert json.loads(counts)["sources"] == summary["sources"]
 
-    # a second night with nothing new: nothing fetched again, no new flags, a second run row
+    # a night killed (kill -9) before it could close its run row ...
+    with duckdb.connect(str(db_path)) as con:
+        killed = start_run(con, "nightly", "nightly")
+    # ... then a second night with nothing new: nothing fetched again, no new flags, a run row of its own,
+    # and the killed night's row closed as incomplete (holding the lock proves its process is gone)
     server.reset_log()
     code, out, err = run_cli("--db", db_path, "--config", config, "nightly")
     assert code == 0, err[-3000:]
     again = finished_line(err)
     assert again["ingest"]["new"] == 0 and server.count("object") == 0
     assert again["flags"]["new"] == 0 and again["flags"]["open"] == flags["open"]
-    assert [r[:2] for r in runs(db_path)] == [("nightly", "complete"), ("nightly", "complete")]
+    assert [r[:2] for r in runs(db_path)] == [("nightly", "complete"), ("nightly", "incomplete"),
+                                              ("nightly", "complete")]
+    assert runs(db_path)[1][3] == ABANDONED and again["run"] == killed + 1
+    [closed] = [line for line in log_lines(err) if line["event"] == "closed a run its process left open"]
+    assert (closed["level"], closed["run"], closed["command"]) == ("warning", killed, "nightly")
 
 
 def test_a_failing_source_exits_1_while_the_others_run(run_cli, db_path, config, server):

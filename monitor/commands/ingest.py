@@ -17,13 +17,14 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from connectors.http import HttpClient
+from connectors.prozorro import ProzorroFeed
 from monitor.cli import BadInput, pass_app
 from monitor.config import ConfigError, parse_datetime
 from monitor.lock import hold_lock
 from monitor.logs import show_progress
-from monitor.ingest import SourceResult, ingest_all, known_lookup, latest_stored
+from monitor.ingest import SourceResult, ingest_all, known_lookup
 from monitor.pipeline import after_store
-from monitor.runs import finish_run, start_run
+from monitor.runs import close_abandoned_runs, cursor_start, finish_run, record_starts, start_run
 from monitor.sources import build_connectors, check_names, source_config
 from monitor.store import connect
 from monitor.store.records import BatchCounts
@@ -57,28 +58,49 @@ class IngestOutcome:
 
 
 def run_ingest(con, config, names: list[str], *, start_at: datetime | None = None, full: bool = False,
-               limit: int | None = None, stop: threading.Event | None = None) -> IngestOutcome:
-    """Ingest ``names`` into ``con`` (used by ``monitor ingest`` and ``monitor nightly``); records no run.
+               limit: int | None = None, stop: threading.Event | None = None,
+               run_id: int | None = None) -> IngestOutcome:
+    """Ingest ``names`` into ``con`` (used by ``monitor ingest`` and ``monitor nightly``).
 
+    The caller records the run; given its ``run_id``, where each ProZorro feed starts is noted on the
+    run's row before the first page commits (where a rejected cursor of this chain restarts).
     A failing source does not stop the others. Without ``stop``, SIGINT/SIGTERM are caught while this
     runs (main thread only); with it, the caller owns the signals and sets ``stop`` to end the run
     after the page in flight.
     """
     started = time.monotonic()
-    results, retries, requests, by_source, stopped = asyncio.run(
-        _run(con, config, names, start_at, full, limit, resume=not (start_at or full), stop_event=stop))
+    results, retries, requests, by_source, stopped, starts = asyncio.run(
+        _run(con, config, names, start_at, full, limit, resume=not (start_at or full), stop_event=stop,
+             run_id=run_id))
     seconds = time.monotonic() - started
     totals = BatchCounts()
     for result in results:
         totals.add(result.counts)
     status = "failed" if any(r.status == "failed" for r in results) else (
         "incomplete" if any(r.status == "incomplete" for r in results) or len(results) < len(names) else "complete")
-    summary = {**totals.as_dict(), "retries": retries, "requests": requests, "seconds": round(seconds, 2),
-               "sources": {r.name: {"status": r.status, "pages": r.pages, **r.counts.as_dict(),
-                                    "retries": by_source.get(r.name, 0)} for r in results}}
+    summary = {**totals.as_dict(), "retries": retries, "requests": requests,
+               "restarts": sum(r.restarts for r in results), "seconds": round(seconds, 2),
+               "sources": {r.name: _source_summary(r, by_source.get(r.name, 0), starts.get(r.name))
+                           for r in results}}
     cursors = orjson.dumps({r.name: r.cursor for r in results}).decode()
     errors = "; ".join(f"{r.name}: {r.error}" for r in results if r.error) or None
     return IngestOutcome(status, results, totals, retries, requests, seconds, summary, cursors, errors, stopped)
+
+
+def _source_summary(result: SourceResult, retries: int, start: str | None) -> dict[str, Any]:
+    """One source's entry in the run's counts: status, pages, counts, retries, its start, any restart."""
+    summary = {"status": result.status, "pages": result.pages, **result.counts.as_dict(), "retries": retries}
+    if start is not None:
+        summary["start"] = start
+    if result.restarts:
+        summary["restart"] = {"rejected": result.rejected, "from": result.restarted_from}
+    return summary
+
+
+def restart_note(results: list[SourceResult]) -> str:
+    """``; cursor rejected (404), restarted from the configured start: prozorro-tenders`` or ``""``."""
+    restarted = [r.name for r in results if r.restarts]
+    return f"; cursor rejected (404), restarted from the configured start: {', '.join(restarted)}" if restarted else ""
 
 
 @click.command()
@@ -93,8 +115,11 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
     """Pull new and changed records from the APIs (all enabled sources by default).
 
     Each page's records and the cursor after it commit together: kill it at any moment and the
-    next run resumes where the last commit left off. Holds the database's lock (exit code 3 when
-    another run, e.g. the nightly one, holds it).
+    next run resumes where the last commit left off (and closes the killed run's row as
+    'incomplete'). A cursor the server rejects (404) restarts the feed from the configured start of
+    the run that began it (its --since or default start, or the beginning after --full); stored
+    objects are not fetched again. Holds the database's lock (exit code 3 when another run, e.g. the
+    nightly one, holds it).
     """
     if since and full:
         raise BadInput("--since and --full exclude each other")
@@ -109,12 +134,13 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
                          + (["--limit", str(limit)] if limit else []))
     with hold_lock(app.settings.db_path, arguments):
         con = connect(app.settings.db_path, memory_limit=app.settings.memory_limit, threads=app.settings.threads)
+        close_abandoned_runs(con)  # holding the lock: a 'running' ingest or nightly row is a dead process's
         run_id = start_run(con, "ingest", arguments)
         log.info("ingest started", run=run_id, sources=names, since=since, full=full, limit=limit,
                  db=str(app.settings.db_path), api=config.prozorro_api_url, rate_limit=config.http.rate_limit,
                  concurrency=config.http.concurrency)
         try:
-            outcome = run_ingest(con, config, names, start_at=start_at, full=full, limit=limit)
+            outcome = run_ingest(con, config, names, start_at=start_at, full=full, limit=limit, run_id=run_id)
         except ConfigError as exc:
             finish_run(con, run_id, "failed", error=str(exc))
             con.close()
@@ -130,14 +156,14 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
     click.echo(
         f"ingest {status}: {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "
         f"{totals.quarantined} quarantined, {outcome.retries} retries, {outcome.requests} requests "
-        f"in {outcome.seconds:.1f} s"
+        f"in {outcome.seconds:.1f} s{restart_note(outcome.results)}"
     )
     if status == "failed":
         raise click.exceptions.Exit(1)
 
 
-async def _run(con, config, names, start_at, full, limit, *, resume: bool, stop_event: threading.Event | None
-               ) -> tuple[list[SourceResult], int, int, dict[str, int], bool]:
+async def _run(con, config, names, start_at, full, limit, *, resume: bool, stop_event: threading.Event | None,
+               run_id: int | None) -> tuple[list[SourceResult], int, int, dict[str, int], bool, dict[str, str]]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM) if stop_event is None and \
@@ -148,7 +174,10 @@ async def _run(con, config, names, start_at, full, limit, *, resume: bool, stop_
     try:
         async with HttpClient(config.http) as client:
             connectors = build_connectors(config, client, names, since=start_at, full=full, known=known_lookup(con),
-                                          latest=lambda kind: latest_stored(con, "prozorro", kind))
+                                          cursor_start=lambda name: cursor_start(con, name))
+            starts = {c.name: c.start for c in connectors if isinstance(c, ProzorroFeed)}
+            if run_id is not None and starts:
+                record_starts(con, run_id, starts)
             with _progress() as progress:
                 tasks = {name: progress.add_task(name, total=None, records=0, pages=0, retries=0, rate=0.0)
                          for name in names}
@@ -170,7 +199,7 @@ async def _run(con, config, names, start_at, full, limit, *, resume: bool, stop_
                     by_source[connector.name] = client.retries - before
                     if stop.is_set():
                         break
-            return results, client.retries, client.requests, by_source, stop.is_set()
+            return results, client.retries, client.requests, by_source, stop.is_set(), starts
     finally:
         if watcher is not None:
             watcher.cancel()
