@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
 DEMO_CONFIG = SAMPLE / "demo.toml"
 TABLES = ("flags", "processes", "lots", "items", "bids", "awards", "contracts", "contract_items",
-          "contract_changes", "plans", "organizations", "classifications", "plan_classifications")
+          "contract_changes", "complaints", "bid_documents", "plans", "organizations", "classifications",
+          "plan_classifications")
 HOSTILE = ['=HYPERLINK("http://x","y")', "+1", "-2+3", "@SUM(A1)"]
 LONG_TEXT = "Опис " + "довгий текст закупівлі; " * 1700   # ~40,000 characters, over Excel's cell limit
 MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -217,7 +218,7 @@ def test_related_rows_are_complete_for_the_exported_processes(bundle, sql, sampl
     try:
         con.execute(f"CREATE TEMP TABLE exported AS SELECT ocid FROM read_parquet('{out / 'processes.parquet'}')")
         for table in ("lots", "items", "bids", "awards", "contracts", "contract_items", "contract_changes",
-                      "classifications"):
+                      "complaints", "bid_documents", "classifications"):
             expected = con.execute(f"SELECT count(*) FROM {table} WHERE ocid IN (SELECT ocid FROM exported)").fetchall()[0][0]
             assert rows[table] == expected, table
         # every buyer, tenderer and supplier of those processes is among the organizations

@@ -48,8 +48,8 @@ def _snapshot(db):
     """Every row of every model table (raw_records without fetched_at), as sorted lists."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        tables = ["processes", "lots", "items", "bids", "awards", "contracts", "contract_items",
-                  "contract_changes", "plans", "organizations"]
+        tables = ["processes", "lots", "items", "bids", "awards", "complaints", "bid_documents", "contracts",
+                  "contract_items", "contract_changes", "plans", "organizations"]
         snap = {t: sorted(map(repr, con.execute(f"SELECT * FROM {t}").fetchall())) for t in tables}
         snap["raw_records"] = sorted(map(repr, con.execute("SELECT * EXCLUDE (fetched_at) FROM raw_records").fetchall()))
         return snap
@@ -64,6 +64,7 @@ def test_loading_the_same_inputs_twice_changes_nothing(load, db_path):
     assert first["new"] > 50 and first["quarantined"] == 0
     counts, raw, snap = table_counts(db_path), _raw_keys(db_path), _snapshot(db_path)
     assert counts["processes"] > 30 and counts["contract_changes"] > 0 and counts["plans"] == 3
+    assert counts["bid_documents"] > 0
 
     code, out, _ = load(*EVERYTHING)
     assert code == 0

@@ -18,7 +18,8 @@ HELP = """Export flags and the rows behind them as Parquet, CSV or Excel, with m
 
 \b
 Files: flags, processes, lots, items, bids, awards, contracts, contract_items, contract_changes,
-plans, organizations, classifications, plan_classifications (.parquet or .csv; xlsx: one workbook
+complaints, bid_documents, plans, organizations, classifications, plan_classifications (.parquet or
+.csv; xlsx: one workbook
 export.xlsx, a sheet per table), raw_records.jsonl with --raw, and manifest.json (filters, command
 line, row counts, sha256 of every file, schema version, source APIs, export time, latest
 dateModified, clock, tool version).

@@ -5,8 +5,8 @@ renames it into place only when every file is complete, so a failed or interrupt
 no output directory and no partial files. The database is opened read-only.
 
 Files (``<ext>`` = parquet or csv; with xlsx one workbook ``export.xlsx`` with a sheet per table):
-flags, processes, lots, items, bids, awards, contracts, contract_items, contract_changes, plans,
-organizations, classifications, plan_classifications; ``raw_records.jsonl`` with ``raw``; and
+flags, processes, lots, items, bids, awards, contracts, contract_items, contract_changes, complaints,
+bid_documents, plans, organizations, classifications, plan_classifications; ``raw_records.jsonl`` with ``raw``; and
 ``manifest.json`` (filters, command line, row counts, sha256 and size of every file, schema
 version, source API URLs, export time, latest dateModified, clock, tool version).
 """

@@ -381,6 +381,8 @@ def select(con: duckdb.DuckDBPyConnection, filters: Filters, *, raw: bool = Fals
                 UNION ALL SELECT raw_key FROM contracts WHERE ocid IN (SELECT ocid FROM x_ocids)
                 UNION ALL SELECT raw_key FROM contract_items WHERE ocid IN (SELECT ocid FROM x_ocids)
                 UNION ALL SELECT raw_key FROM contract_changes WHERE ocid IN (SELECT ocid FROM x_ocids)
+                UNION ALL SELECT raw_key FROM complaints WHERE ocid IN (SELECT ocid FROM x_ocids)
+                UNION ALL SELECT raw_key FROM bid_documents WHERE ocid IN (SELECT ocid FROM x_ocids)
                 UNION ALL SELECT raw_key FROM plans WHERE plan_id IN (SELECT plan_id FROM x_plans)
             )""")
 
@@ -403,6 +405,12 @@ def table_queries() -> list[tuple[str, str, str]]:
          "ocid, raw_key, contract_id NULLS FIRST, item_id NULLS FIRST, description NULLS FIRST"),
         ("contract_changes", f"SELECT * FROM contract_changes {in_ocids}",
          "ocid, raw_key, contract_id NULLS FIRST, change_id NULLS FIRST"),
+        ("complaints", f"SELECT * FROM complaints {in_ocids}",
+         "ocid, raw_key, parent_type NULLS FIRST, parent_id NULLS FIRST, complaint_id NULLS FIRST, "
+         "date_submitted NULLS FIRST"),
+        ("bid_documents", f"SELECT * FROM bid_documents {in_ocids}",
+         "ocid, raw_key, bid_id NULLS FIRST, container NULLS FIRST, document_id NULLS FIRST, "
+         "date_modified NULLS FIRST, date_published NULLS FIRST"),
         ("plans", "SELECT * FROM plans WHERE plan_id IN (SELECT plan_id FROM x_plans)", "plan_id, source, raw_key"),
         ("organizations", "SELECT * FROM organizations WHERE org_id IN (SELECT org_id FROM x_orgs)", "org_id"),
         ("classifications", f"SELECT * FROM classifications {in_ocids}", "ocid, category"),
