@@ -30,7 +30,7 @@ import structlog
 from monitor.config import parse_datetime
 from monitor.flags.rules import BUILTIN_AS_OF, Rule
 from monitor.store import connect
-from monitor.store.db import transaction
+from monitor.store.db import sql_ident, sql_literal, transaction
 
 log = structlog.get_logger(__name__)
 
@@ -62,10 +62,6 @@ class Evaluation:
         return [o for o in self.outcomes if o.error]
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _rounded(expression: str, kind: Any, depth: int = 0) -> str:
     """``expression`` with every DOUBLE/FLOAT inside it (in structs and lists too) rounded to 6 decimals.
 
@@ -77,7 +73,7 @@ def _rounded(expression: str, kind: Any, depth: int = 0) -> str:
     children = _children(kind)
     if name == "struct" and any(_has_float(child) for _, child in children):
         return "struct_pack(" + ", ".join(
-            f"{_quote(field)} := {_rounded(f'struct_extract({expression}, {_literal(field)})', child, depth)}"
+            f"{sql_ident(field)} := {_rounded(f'struct_extract({expression}, {sql_literal(field)})', child, depth)}"
             for field, child in children) + ")"
     if name == "list" and children and _has_float(children[0][1]):
         item = f"x{depth}"
@@ -94,10 +90,6 @@ def _has_float(kind: Any) -> bool:
     return str(getattr(kind, "id", "")) in ("double", "float") or any(_has_float(c) for _, c in _children(kind))
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _wrapped(rule: Rule, columns: list[str], types: dict[str, Any] | None = None) -> str:
     """The rule's query turned into rows of RESULT_SCHEMA (the extra columns become JSON evidence).
 
@@ -106,20 +98,21 @@ def _wrapped(rule: Rule, columns: list[str], types: dict[str, Any] | None = None
     types = types or {}
 
     def column(name: str) -> str:
-        return _rounded(f"r.{_quote(name)}", types[name]) if name in types else f"r.{_quote(name)}"
+        return _rounded(f"r.{sql_ident(name)}", types[name]) if name in types else f"r.{sql_ident(name)}"
 
     evidence = [c for c in columns if c not in ("subject_id", "ocid", "value")]
-    evidence_sql = ("to_json(struct_pack(" + ", ".join(f"{_quote(c)} := {column(c)}" for c in evidence) + "))"
+    evidence_sql = ("to_json(struct_pack(" + ", ".join(f"{sql_ident(c)} := {column(c)}" for c in evidence) + "))"
                     if evidence else "NULL")
     ocid_sql = "r.ocid::VARCHAR" if "ocid" in columns else "NULL::VARCHAR"
     value_sql = "round(TRY_CAST(r.value AS DOUBLE), 6)" if "value" in columns else "1.0"
     scope = ""
     if rule.categories:
         scope = ("WHERE r.ocid IN (SELECT ocid FROM classifications WHERE category IN ("
-                 + ", ".join(_literal(c) for c in rule.categories) + "))")
+                 + ", ".join(sql_literal(c) for c in rule.categories) + "))")
     return (
-        f"SELECT '{rule.id}' AS rule_id, '{rule.kind}' AS kind, '{rule.severity}' AS severity, "
-        f"'{rule.subject}' AS subject_type, r.subject_id::VARCHAR AS subject_id, {ocid_sql} AS ocid, "
+        f"SELECT {sql_literal(rule.id)} AS rule_id, {sql_literal(rule.kind)} AS kind, "
+        f"{sql_literal(rule.severity)} AS severity, {sql_literal(rule.subject)} AS subject_type, "
+        f"r.subject_id::VARCHAR AS subject_id, {ocid_sql} AS ocid, "
         f"{value_sql} AS value, {evidence_sql}::VARCHAR AS evidence "
         f"FROM ({rule.query}) r {scope}"
     )

@@ -86,6 +86,16 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
     return max(version, target)
 
 
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal (single quotes doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier (double quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """BEGIN; COMMIT when the block ends, ROLLBACK (and re-raise) when it raises."""
