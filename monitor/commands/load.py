@@ -70,7 +70,10 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
     )
     arguments = shlex.join(["load", *paths, "--format", data_format])
     with hold_lock(settings.db_path, arguments):  # never beside a nightly run or an ingest (exit 3)
-        summary = _load_files(settings, files, options, arguments)
+        try:
+            summary = _load_files(settings, files, options, arguments)
+        except InputError as exc:  # a whole file refused mid-load (the run is recorded as failed)
+            raise BadInput(str(exc)) from exc
     log.info("load finished", **summary)
     click.echo(
         f"loaded {len(files)} file(s): {summary['new']} new, {summary['updated']} updated, "

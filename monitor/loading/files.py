@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import click
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -36,13 +35,11 @@ LOADABLE_SUFFIXES = {".json"} | JSON_LINES_SUFFIXES
 READ_CHUNK = 32 << 20
 
 
-class InputError(click.ClickException):
+class InputError(Exception):
     """A path that cannot be read at all (missing, unreadable, not a file we know), or a file that is
-    all of the other family than ``--format`` says. A usage error: the command ends with exit code 2
-    and the message, also when it is raised while a load is under way (files read before it stay
-    loaded; the run is recorded as failed)."""
-
-    exit_code = 2
+    all of the other family than ``--format`` says. ``monitor load`` turns it into a usage error (exit
+    code 2), also when it is raised while a load is under way (files read before it stay loaded; the
+    run is recorded as failed)."""
 
 
 @dataclasses.dataclass
