@@ -353,6 +353,18 @@ def test_record_over_the_size_limit_in_a_json_document_is_quarantined(tmp_path, 
 # --- a folder that cannot be read ----------------------------------------------------------------
 
 
+def _deny_listing(monkeypatch, folder):
+    """Listing ``folder`` fails with EACCES (chmod does not deny root, so os.scandir is patched)."""
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(folder):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
 def test_unreadable_folder_exits_2_naming_it(tmp_path, load, monkeypatch):
     """Path.rglob of Python 3.11 skipped such a folder in silence. Tests run as root, where chmod does
     not deny, so the listing of one sub-folder fails through a patched os.scandir."""
@@ -361,14 +373,7 @@ def test_unreadable_folder_exits_2_naming_it(tmp_path, load, monkeypatch):
     locked.mkdir(parents=True)
     (tree / "lift.json").write_bytes(LIFT_REPAIR.read_bytes())
     (locked / "micro.json").write_bytes(MICROSCOPES.read_bytes())
-    real_scandir = os.scandir
-
-    def scandir(path="."):
-        if os.fspath(path) == str(locked):
-            raise PermissionError(13, "Permission denied", os.fspath(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    _deny_listing(monkeypatch, locked)
     code, out, err = load(tree)
     assert code == 2
     assert f"{locked}: folder cannot be read (Permission denied)" in err
@@ -378,14 +383,7 @@ def test_unreadable_folder_exits_2_naming_it(tmp_path, load, monkeypatch):
 def test_unreadable_top_folder_exits_2(tmp_path, load, monkeypatch):
     tree = tmp_path / "tree"
     tree.mkdir()
-    real_scandir = os.scandir
-
-    def scandir(path="."):
-        if os.fspath(path) == str(tree):
-            raise PermissionError(13, "Permission denied", os.fspath(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(os, "scandir", scandir)
+    _deny_listing(monkeypatch, tree)
     code, _, err = load(tree)
     assert code == 2
     assert str(tree) in err and "Permission denied" in err

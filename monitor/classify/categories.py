@@ -192,16 +192,9 @@ def _cpv_digits() -> frozenset[str]:
 
 
 @cache
-def _cpv_by_digits() -> dict[str, str]:
+def cpv_names_by_digits() -> dict[str, str]:
+    """ДК021 name per code without its check digit (``85311000`` → name)."""
     return {code.split("-")[0]: name for code, name in cpv_codes().items()}
-
-
-@cache
-def cpv_name(prefix: str) -> str | None:
-    """Ukrainian ДК021 name of a code or of the code a prefix stands for (``853`` → the name of
-    85300000-2); None when there is no such code. A dictionary lookup, cached per distinct code."""
-    digits = prefix.lstrip("=").split("-")[0].ljust(8, "0")
-    return _cpv_by_digits().get(digits)
 
 
 BUDGET_SCHEMES = {"tpkvkmb": "ТПКВКМБ", "kpk": "КПК"}
