@@ -78,13 +78,13 @@ def grouped_bars(labels: Sequence[str], series: Sequence[tuple[str, Sequence[flo
             body.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar - 1:.1f}" height="{height:.1f}" '
                         f'fill="{PALETTE[s % len(PALETTE)]}"><title>{escape(name)}, {escape(label)}: '
                         f'{escape(compact(value))}</title></rect>')
-        quarter, _, year = label.partition(" ")
+        year, _, quarter = label.partition(" ")  # "2026 Q1": the quarter, the year under it
         centre = left + g * group + group / 2
         body.append(f'<text x="{centre:.1f}" y="{top + plot_height + 16:.1f}" text-anchor="middle">'
-                    f'{escape(year or label)}</text>')
-        if year:
+                    f'{escape(quarter or label)}</text>')
+        if quarter:
             body.append(f'<text x="{centre:.1f}" y="{top + plot_height + 31:.1f}" text-anchor="middle" '
-                        f'fill="#555">{escape(quarter)}</text>')
+                        f'fill="#555">{escape(year)}</text>')
     return _svg(top + plot_height + 38, title, body)
 
 

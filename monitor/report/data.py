@@ -13,8 +13,9 @@ Definitions (the report states them under each heading):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -108,8 +109,12 @@ class RuleSection:
     rule: RuleInfo
     rows: list[FlagRow]
 
+    @functools.cached_property
+    def _counts(self) -> Counter[str]:
+        return Counter(row.status for row in self.rows)
+
     def count(self, status: str) -> int:
-        return sum(1 for row in self.rows if row.status == status)
+        return self._counts[status]
 
     @property
     def columns(self) -> set[str]:
@@ -181,8 +186,6 @@ def _text(value: Any) -> str | None:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -336,12 +339,9 @@ def _summary(con: duckdb.DuckDBPyConnection, week: Week, previous: Week, flags: 
     rows = {(k, s): SummaryRow(k, s) for k in KINDS for s in SEVERITIES}
     for row in flags:
         line = rows.setdefault((row.kind, row.severity), SummaryRow(row.kind, row.severity))
-        if row.first_seen >= week.start:
-            line.new += 1
-        elif row.resolved_at is None or row.resolved_at >= week.end:
-            line.still_open += 1
-        if row.status == "resolved":
-            line.resolved += 1
+        line.new += row.first_seen >= week.start  # resolved the same week included, unlike status "new"
+        line.still_open += row.status == "open"
+        line.resolved += row.status == "resolved"
         if row.resolved_at is None or row.resolved_at >= week.end:
             line.open_at_end += 1
     for kind, severity, count in con.execute(

@@ -159,20 +159,19 @@ def _charts(data: ReportData) -> dict[str, Markup]:
 
 
 def _context(data: ReportData) -> dict[str, Any]:
-    total = data.categories[0]
     return {
         "data": data,
-        "all_processes": total,
-        "charts": _charts(data),
+        "all_processes": data.categories[0],
         "rows_per_rule": HTML_ROWS_PER_RULE,
         "opportunity_limit": HTML_OPPORTUNITIES,
         "days_left": lambda row: days_left(row, data.clock),
-        "severities": ("high", "medium", "low", "info"),
     }
 
 
 def render_html(data: ReportData) -> str:
-    return _environment(markdown=False).get_template("report.html.j2").render(_context(data))
+    """The page, with its charts as SVG (drawn here only: the Markdown shows them as tables)."""
+    context = _context(data) | {"charts": _charts(data)}
+    return _environment(markdown=False).get_template("report.html.j2").render(context)
 
 
 def render_markdown(data: ReportData) -> str:
