@@ -76,7 +76,7 @@ def _prefix_regex(prefixes: tuple[str, ...]) -> str:
     return "^(?:" + "|".join(prefixes) + ")"
 
 
-def _code_evidence(items: pl.DataFrame, categories: list[Category], names: bool) -> list[pl.DataFrame]:
+def _code_evidence(items: pl.DataFrame, categories: list[Category]) -> list[pl.DataFrame]:
     """Evidence from item CPV codes, computed once per distinct code (with its ДК021 name) and joined back."""
     codes = items.select(pl.col("cpv").drop_nulls().unique())
     if codes.is_empty():
@@ -84,7 +84,7 @@ def _code_evidence(items: pl.DataFrame, categories: list[Category], names: bool)
     codes = codes.with_columns(digits=pl.col("cpv").str.replace(r"-\d$", ""))
     # ДК021 names in one vectorised lookup, not a Python call per code
     codes = codes.with_columns(name=pl.col("digits").str.pad_end(8, "0").replace_strict(
-        cpv_names_by_digits(), default=None, return_dtype=pl.String) if names else pl.lit(None, pl.String))
+        cpv_names_by_digits(), default=None, return_dtype=pl.String))
     frames = []
     for category in categories:
         excluded = (pl.col("digits").str.contains(_prefix_regex(category.exclude_codes))
@@ -192,7 +192,7 @@ def _buyer_evidence(processes: pl.DataFrame, categories: list[Category]) -> list
     ]
 
 
-def _budget_evidence(budget: pl.DataFrame | None, categories: list[Category], names: bool) -> list[pl.DataFrame]:
+def _budget_evidence(budget: pl.DataFrame | None, categories: list[Category]) -> list[pl.DataFrame]:
     """Budget programme codes (plans' budget breakdown: ТПКВКМБ, КПК-<year>): one weak point each."""
     wanted = [(category.id, scheme, code) for category in categories for scheme, code in category.budget_codes]
     if budget is None or budget.is_empty() or not wanted:
@@ -204,9 +204,8 @@ def _budget_evidence(budget: pl.DataFrame | None, categories: list[Category], na
     codes = found.select("key", "code").drop_nulls().unique()
     if codes.is_empty():
         return []
-    known = budget_code_names() if names else {}
-    codes = codes.with_columns(name=pl.Series([known[k].get(c) if names else None for k, c in codes.iter_rows()],
-                                              dtype=pl.String))
+    known = budget_code_names()  # a Python lookup per distinct budget code of the plans: a handful
+    codes = codes.with_columns(name=pl.Series([known[k].get(c) for k, c in codes.iter_rows()], dtype=pl.String))
     wanted_frame = pl.DataFrame(wanted, schema={"category": pl.String, "key": pl.String, "code": pl.String},
                                 orient="row")
     return [found.join(codes, on=["key", "code"]).join(wanted_frame, on=["key", "code"]).select(
@@ -216,16 +215,16 @@ def _budget_evidence(budget: pl.DataFrame | None, categories: list[Category], na
 
 
 def evidence(processes: pl.DataFrame, items: pl.DataFrame, categories: list[Category],
-             budget: pl.DataFrame | None = None, names: bool = True) -> pl.DataFrame:
+             budget: pl.DataFrame | None = None) -> pl.DataFrame:
     """Every piece of evidence: (ocid, category, signal, field, value, name, weight)."""
     texts = normalise_texts(pl.concat([
         processes.select("ocid", field=pl.lit("title"), text=pl.col("title")),
         processes.select("ocid", field=pl.lit("description"), text=pl.col("description")),
         items.select("ocid", field=pl.lit("item"), text=pl.col("description")),
     ]).filter(pl.col("text").str.len_chars() > 0))
-    frames = (_code_evidence(items, categories, names) + _medicine_evidence(items, categories)
+    frames = (_code_evidence(items, categories) + _medicine_evidence(items, categories)
               + _keyword_evidence(texts, items, categories) + _buyer_evidence(processes, categories)
-              + _budget_evidence(budget, categories, names))
+              + _budget_evidence(budget, categories))
     if not frames:
         return pl.DataFrame(schema=EVIDENCE_SCHEMA)
     return pl.concat([f.cast(EVIDENCE_SCHEMA) for f in frames]).unique(
@@ -233,16 +232,15 @@ def evidence(processes: pl.DataFrame, items: pl.DataFrame, categories: list[Cate
 
 
 def classify(processes: pl.DataFrame, items: pl.DataFrame, categories: list[Category],
-             budget: pl.DataFrame | None = None, names: bool = True) -> pl.DataFrame:
+             budget: pl.DataFrame | None = None) -> pl.DataFrame:
     """Categories per process: (ocid, category, score, confidence, evidence).
 
     ``processes``: ocid, title, description, buyer_kind. ``items``: ocid, cpv, description, inn, atc.
     ``budget`` (optional; plans only): ocid, scheme, code of each budget breakdown classification.
     Each evidence entry is (signal, field, value, name); ``name`` is the readable name of a code
-    (ДК021 for code signals, ТПКВКМБ/КПКВК for budget codes), null for the other signals and for all
-    with ``names=False`` (when the names would not be stored anyway).
+    (ДК021 for code signals, ТПКВКМБ/КПКВК for budget codes), null for the other signals.
     """
-    found = evidence(processes, items, categories, budget, names)
+    found = evidence(processes, items, categories, budget)
     min_score = pl.DataFrame({"category": [c.id for c in categories], "min_score": [c.min_score for c in categories],
                               "require_keyword": [c.require_keyword for c in categories]})
     scored = (

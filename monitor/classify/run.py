@@ -8,7 +8,6 @@ when the category files changed (their hash differs from the one stored with the
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,16 +49,8 @@ _TODO = _todo_sql("classify_todo", "processes", "ocid", "classified_processes")
 _PLAN_TODO = _todo_sql("classify_plan_todo", "plans", "plan_id", "classified_plans")
 
 
-def stores_names(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Whether ``table``'s evidence struct has a ``name`` field for the readable code names. Without one
-    the classifier leaves the names out (DuckDB would drop them on insert anyway)."""
-    found = con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = ? "
-                        "AND column_name = 'evidence'", [table]).fetchone()
-    return bool(found) and re.search(r'[(,]\s*"?name"?\s', found[0]) is not None
-
-
 def _classify_chunk(con: duckdb.DuckDBPyConnection, categories: list, start: int, size: int,
-                    now: datetime, names: bool) -> int:
+                    now: datetime) -> int:
     """Classify the processes at positions [start, start + size) of classify_todo; return rows written."""
     con.execute("CREATE OR REPLACE TEMP TABLE classify_chunk AS SELECT ocid FROM classify_todo "
                 "ORDER BY ocid LIMIT ? OFFSET ?", [size, start])
@@ -73,7 +64,7 @@ def _classify_chunk(con: duckdb.DuckDBPyConnection, categories: list, start: int
         SELECT c.ocid, c.cpv, c.description, NULL, NULL FROM contract_items c JOIN classify_chunk USING (ocid)
         """
     ).pl()
-    result = classify(processes, items, categories, names=names)
+    result = classify(processes, items, categories)
     if result.height:
         con.register("classify_result", result.with_columns(classified_at=pl.lit(now)).to_arrow())
         con.execute("INSERT INTO classifications BY NAME SELECT * FROM classify_result")
@@ -108,7 +99,7 @@ def _classify_plans(con: duckdb.DuckDBPyConnection, categories: list, full: bool
               FROM plans p JOIN classify_plan_todo USING (plan_id))
         WHERE b.code IS NOT NULL
         """).pl()
-    result = classify(plans, items, categories, budget, names=stores_names(con, "plan_classifications")).rename(
+    result = classify(plans, items, categories, budget).rename(
         {"ocid": "plan_id"})
     con.execute("DELETE FROM plan_classifications WHERE plan_id IN (SELECT plan_id FROM classify_plan_todo) "
                 "OR plan_id NOT IN (SELECT plan_id FROM plans)")
@@ -142,9 +133,8 @@ def classify_changed(con: duckdb.DuckDBPyConnection, *, full: bool = False, rule
         con.execute("DELETE FROM classifications WHERE ocid IN (SELECT ocid FROM classify_todo) "
                     "OR ocid NOT IN (SELECT ocid FROM processes)")
         # chunks of processes keep memory bounded (frames of 1M processes and 3M items would not be)
-        names = stores_names(con, "classifications")
         for start in range(0, todo, chunk_size):
-            assigned += _classify_chunk(con, categories, start, chunk_size, now, names)
+            assigned += _classify_chunk(con, categories, start, chunk_size, now)
         con.execute("DELETE FROM classified_processes WHERE ocid IN (SELECT ocid FROM classify_todo) "
                     "OR ocid NOT IN (SELECT ocid FROM processes)")
         con.execute("INSERT INTO classified_processes SELECT ocid, raw_key, date_modified, ? FROM classify_todo",
