@@ -178,13 +178,13 @@ def main() -> None:
                 out = work / f"out-{fmt}"
                 shutil.rmtree(out, ignore_errors=True)
                 load = os.getloadavg()[0]
-                seconds, code, summary = _timed(db, out, fmt, args.filter)
+                seconds, rss, code, summary = _timed(db, out, fmt, args.filter)
                 manifest = json.loads((out / "manifest.json").read_text()) if code == 0 else {}
                 size = sum(f["bytes"] for f in manifest.get("files", []))
                 rows = sum(t["rows"] for t in manifest.get("tables", []))
                 times.append(seconds)
                 print(f"{fmt:8} {seconds:6.1f} s wall (process start included), exit {code}, {rows:,} rows, "
-                      f"{size / 2**20:,.0f} MiB, peak RSS {_timed.rss / 2**30:.2f} GiB, load average before "
+                      f"{size / 2**20:,.0f} MiB, peak RSS {rss / 2**30:.2f} GiB, load average before "
                       f"{load:.1f}; {summary}")
             if len(times) > 1:
                 print(f"{fmt:8} best {min(times):.1f} s, median {statistics.median(times):.1f} s of {len(times)}")
@@ -193,7 +193,8 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _timed(db: Path, out: Path, fmt: str, extra: list[str]) -> tuple[float, int, str]:
+def _timed(db: Path, out: Path, fmt: str, extra: list[str]) -> tuple[float, int, int, str]:
+    """The export in its own process: wall seconds, peak RSS (bytes), exit code, summary (or the end of stderr)."""
     started = time.monotonic()
     with tempfile.TemporaryFile("w+") as errors:
         child = subprocess.Popen([sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), "export",
@@ -204,12 +205,8 @@ def _timed(db: Path, out: Path, fmt: str, extra: list[str]) -> tuple[float, int,
         seconds = time.monotonic() - started
         errors.seek(0)
         stderr = errors.read()
-    _timed.rss = usage.ru_maxrss * 1024
     code = os.waitstatus_to_exitcode(status)
-    return seconds, code, stdout.strip() or stderr.strip()[-500:]
-
-
-_timed.rss = 0
+    return seconds, usage.ru_maxrss * 1024, code, stdout.strip() or stderr.strip()[-500:]
 
 
 if __name__ == "__main__":

@@ -72,15 +72,9 @@ def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def sql(sample_db: Path):
-    def run(query: str, params: list | None = None) -> list[tuple]:
-        con = duckdb.connect(str(sample_db), read_only=True)
-        try:
-            return con.execute(query, params or []).fetchall()
-        finally:
-            con.close()
-
-    return run
+def db_path(sample_db: Path) -> Path:
+    """The sample database, for conftest's ``query`` (expectations computed read-only on it)."""
+    return sample_db
 
 
 def export(db: Path, out: Path, fmt: str, *options: str) -> int:
@@ -165,10 +159,10 @@ def xlsx_sheets(path: Path) -> dict[str, list[dict[str, tuple[str, str]]]]:
 # -- files and row counts ------------------------------------------------------------------------
 
 
-def expected_processes(sql) -> int:
+def expected_processes(query) -> int:
     """The processes behind the flags, as the export defines them (README): flagged ocids, the ocids
     and tender a flag's evidence names, and the tenders made from flagged plans."""
-    return sql("""
+    return query("""
         WITH plan_flags AS (SELECT pl.* FROM plans pl JOIN flags f ON f.subject_type = 'plan'
                             AND f.subject_id IN (pl.plan_id, pl.plan_public_id))
         SELECT count(*) FROM processes WHERE ocid IN (
@@ -183,7 +177,7 @@ def expected_processes(sql) -> int:
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv", "xlsx"])
-def test_each_format_writes_every_table_with_counts_that_match_the_database(fmt, bundle, sql):
+def test_each_format_writes_every_table_with_counts_that_match_the_database(fmt, bundle, query):
     out = bundle(fmt)
     meta = manifest(out)
     names = {p.name for p in out.iterdir()}
@@ -205,13 +199,13 @@ def test_each_format_writes_every_table_with_counts_that_match_the_database(fmt,
     assert held == {t: rows[t] for t in TABLES}
 
     # and what the database says
-    assert rows["flags"] == sql("SELECT count(*) FROM flags")[0][0]
-    assert rows["processes"] == expected_processes(sql) > 0
-    assert rows["plans"] >= sql("SELECT count(DISTINCT subject_id) FROM flags WHERE subject_type = 'plan'")[0][0] > 0
+    assert rows["flags"] == query("SELECT count(*) FROM flags")[0][0]
+    assert rows["processes"] == expected_processes(query) > 0
+    assert rows["plans"] >= query("SELECT count(DISTINCT subject_id) FROM flags WHERE subject_type = 'plan'")[0][0] > 0
     assert rows["raw_records"] > 0 and rows["organizations"] > 0 and rows["classifications"] > 0
 
 
-def test_related_rows_are_complete_for_the_exported_processes(bundle, sql, sample_db):
+def test_related_rows_are_complete_for_the_exported_processes(bundle, query, sample_db):
     out = bundle("parquet")
     rows = {t["table"]: t["rows"] for t in manifest(out)["tables"]}
     con = duckdb.connect(str(sample_db), read_only=True)
@@ -238,7 +232,7 @@ def test_related_rows_are_complete_for_the_exported_processes(bundle, sql, sampl
     assert {r[0]: r[1] for r in parquet_rows(out / "flags.parquet", "DESCRIBE t")}["evidence"] == "JSON"
 
 
-def test_manifest_hashes_the_files_and_says_where_rows_come_from(bundle, sql):
+def test_manifest_hashes_the_files_and_says_where_rows_come_from(bundle, query):
     out = bundle("csv")
     meta = manifest(out)
     files = {f["name"]: f for f in meta["files"]}
@@ -255,7 +249,7 @@ def test_manifest_hashes_the_files_and_says_where_rows_come_from(bundle, sql):
             UNION ALL SELECT max(date_modified) FROM read_parquet('{parquet / "plans.parquet"}')
             UNION ALL SELECT max(date_modified::TIMESTAMPTZ) FROM read_json('{parquet / "raw_records.jsonl"}'))""")[0][0]
     assert meta["latest_date_modified"] == latest.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    assert meta["database"]["schema_version"] == sql("SELECT max(version) FROM schema_migrations")[0][0]
+    assert meta["database"]["schema_version"] == query("SELECT max(version) FROM schema_migrations")[0][0]
     assert meta["tool"] == "procurement-monitor export" and meta["tool_version"]
     assert meta["format"] == "csv" and meta["filters"]["raw"] is True
     assert meta["command_line"].startswith("monitor --db ") and "export --format csv" in meta["command_line"]
@@ -263,7 +257,7 @@ def test_manifest_hashes_the_files_and_says_where_rows_come_from(bundle, sql):
     assert meta["exported_at"].endswith("Z") and meta["as_of"] is None
 
 
-def test_raw_records_are_the_verbatim_records_behind_the_rows(bundle, sql):
+def test_raw_records_are_the_verbatim_records_behind_the_rows(bundle, query):
     out = bundle("parquet")
     lines = (out / "raw_records.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == manifest(out)["tables"][-1]["rows"]
@@ -281,26 +275,26 @@ def test_raw_records_are_the_verbatim_records_behind_the_rows(bundle, sql):
 # -- filters -------------------------------------------------------------------------------------
 
 
-def test_filters_rule_kind_and_open_only(sample_db, tmp_path, sql):
+def test_filters_rule_kind_and_open_only(sample_db, tmp_path, query):
     out = tmp_path / "r018"
     assert export(sample_db, out, "parquet", "--rule", "cardinal-r018-single-bid", "--open-only") == 0
-    expected = set(sql("SELECT rule_id, subject_type, subject_id, ocid FROM flags "
+    expected = set(query("SELECT rule_id, subject_type, subject_id, ocid FROM flags "
                        "WHERE rule_id = 'cardinal-r018-single-bid' AND resolved_at IS NULL"))
     assert flag_keys(out) == expected and len(expected) > 0
-    assert len(expected) < sql("SELECT count(*) FROM flags WHERE rule_id = 'cardinal-r018-single-bid'")[0][0]
+    assert len(expected) < query("SELECT count(*) FROM flags WHERE rule_id = 'cardinal-r018-single-bid'")[0][0]
     meta = manifest(out)
     assert meta["filters"]["rule"] == ["cardinal-r018-single-bid"] and meta["filters"]["open_only"] is True
     assert "--rule cardinal-r018-single-bid --open-only" in meta["command_line"]
 
     out = tmp_path / "opportunities"
     assert export(sample_db, out, "parquet", "--kind", "opportunity") == 0
-    expected = set(sql("SELECT rule_id, subject_type, subject_id, ocid FROM flags WHERE kind = 'opportunity'"))
+    expected = set(query("SELECT rule_id, subject_type, subject_id, ocid FROM flags WHERE kind = 'opportunity'"))
     assert flag_keys(out) == expected and len(expected) > 0
 
 
-def test_filter_region_takes_process_plan_and_region_flags(sample_db, tmp_path, sql):
+def test_filter_region_takes_process_plan_and_region_flags(sample_db, tmp_path, query):
     # a region with both process and plan flags, asked for by its ISO code (e.g. UA-77 for Chernivtsi oblast)
-    (region,) = sql("SELECT p.region FROM flags f JOIN processes p USING (ocid) "
+    (region,) = query("SELECT p.region FROM flags f JOIN processes p USING (ocid) "
                     "INTERSECT SELECT pl.region FROM flags f JOIN plans pl "
                     "ON f.subject_type = 'plan' AND f.subject_id = pl.plan_id ORDER BY 1 LIMIT 1")[0]
     with (ROOT / "data" / "reference" / "regions.csv").open(encoding="utf-8") as handle:
@@ -310,27 +304,27 @@ def test_filter_region_takes_process_plan_and_region_flags(sample_db, tmp_path, 
     got = parquet_rows(out / "flags.parquet", "SELECT subject_type, subject_id, ocid, region FROM t")
     assert got and {r[3] for r in got} == {region}
     keys = {(r[0], r[1], r[2]) for r in got}
-    process_flags = set(sql("SELECT f.subject_type, f.subject_id, f.ocid FROM flags f JOIN processes p USING (ocid) "
+    process_flags = set(query("SELECT f.subject_type, f.subject_id, f.ocid FROM flags f JOIN processes p USING (ocid) "
                             "WHERE p.region = ?", [region]))
-    plan_flags = set(sql("SELECT f.subject_type, f.subject_id, f.ocid FROM flags f JOIN plans pl "
+    plan_flags = set(query("SELECT f.subject_type, f.subject_id, f.ocid FROM flags f JOIN plans pl "
                          "ON f.subject_type = 'plan' AND f.subject_id = pl.plan_id WHERE pl.region = ?", [region]))
-    region_flags = set(sql("SELECT subject_type, subject_id, ocid FROM flags WHERE subject_type = 'region' "
+    region_flags = set(query("SELECT subject_type, subject_id, ocid FROM flags WHERE subject_type = 'region' "
                            "AND subject_id = ?", [region]))
     assert process_flags and plan_flags
     assert process_flags | plan_flags | region_flags <= keys
     # nothing from another region's processes
-    assert not keys & set(sql("SELECT f.subject_type, f.subject_id, f.ocid FROM flags f JOIN processes p USING (ocid) "
+    assert not keys & set(query("SELECT f.subject_type, f.subject_id, f.ocid FROM flags f JOIN processes p USING (ocid) "
                               "WHERE p.region IS DISTINCT FROM ?", [region]))
     assert manifest(out)["filters_read_as"]["region"] == {iso: region}
 
 
-def test_filter_buyer_by_edrpou_or_id(sample_db, tmp_path, sql):
-    buyer = sql("SELECT p.buyer_id FROM flags f JOIN processes p USING (ocid) WHERE p.buyer_id LIKE 'UA-EDR-%' "
+def test_filter_buyer_by_edrpou_or_id(sample_db, tmp_path, query):
+    buyer = query("SELECT p.buyer_id FROM flags f JOIN processes p USING (ocid) WHERE p.buyer_id LIKE 'UA-EDR-%' "
                 "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1 OFFSET 1")[0][0]
     out = tmp_path / "buyer"
     assert export(sample_db, out, "parquet", "--buyer", buyer.removeprefix("UA-EDR-")) == 0
     got = parquet_rows(out / "flags.parquet", "SELECT subject_type, subject_id, ocid, buyer_id FROM t")
-    expected = set(sql("SELECT f.subject_type, f.subject_id, f.ocid FROM flags f JOIN processes p USING (ocid) "
+    expected = set(query("SELECT f.subject_type, f.subject_id, f.ocid FROM flags f JOIN processes p USING (ocid) "
                        "WHERE ? IN (p.buyer_id, p.procuring_entity_id)", [buyer]))
     assert expected and expected <= {(r[0], r[1], r[2]) for r in got}
     assert {r[3] for r in got} == {buyer}
@@ -342,20 +336,20 @@ def test_filter_buyer_by_edrpou_or_id(sample_db, tmp_path, sql):
     assert flag_keys(again) == flag_keys(out)
 
 
-def test_filter_category_uses_classifications_and_sub_categories(sample_db, tmp_path, sql):
+def test_filter_category_uses_classifications_and_sub_categories(sample_db, tmp_path, query):
     out = tmp_path / "social"
     assert export(sample_db, out, "parquet", "--category", "social") == 0
     keys = flag_keys(out)
-    social_process_flags = set(sql("""
+    social_process_flags = set(query("""
         SELECT f.rule_id, f.subject_type, f.subject_id, f.ocid FROM flags f
         WHERE f.ocid IN (SELECT ocid FROM classifications WHERE category = 'social' OR category LIKE 'social.%')"""))
-    social_plan_flags = set(sql("""
+    social_plan_flags = set(query("""
         SELECT f.rule_id, f.subject_type, f.subject_id, f.ocid FROM flags f
         WHERE f.subject_type = 'plan' AND f.subject_id IN
               (SELECT plan_id FROM plan_classifications WHERE category = 'social' OR category LIKE 'social.%')"""))
     assert social_process_flags and social_plan_flags
     assert social_process_flags | social_plan_flags <= keys
-    other = set(sql("""SELECT f.rule_id, f.subject_type, f.subject_id, f.ocid FROM flags f WHERE f.ocid IS NOT NULL
+    other = set(query("""SELECT f.rule_id, f.subject_type, f.subject_id, f.ocid FROM flags f WHERE f.ocid IS NOT NULL
                        AND f.ocid IN (SELECT ocid FROM classifications)
                        AND f.ocid NOT IN (SELECT ocid FROM classifications WHERE category LIKE 'social%')"""))
     assert other and not keys & other
@@ -365,13 +359,13 @@ def test_filter_category_uses_classifications_and_sub_categories(sample_db, tmp_
     assert flag_keys(narrow) < keys
 
 
-def test_filter_dates_on_procurement_or_on_the_flag(sample_db, tmp_path, sql):
+def test_filter_dates_on_procurement_or_on_the_flag(sample_db, tmp_path, query):
     out = tmp_path / "q1"
     assert export(sample_db, out, "parquet", "--since", "2026-01-01", "--until", "2026-03-31") == 0
     got = parquet_rows(out / "flags.parquet", "SELECT subject_type, subject_id, ocid, procurement_date FROM t")
     dated = [r for r in got if r[3] is not None]
     assert dated and all("2026-01-01" <= r[3].isoformat()[:10] <= "2026-03-31" for r in dated)
-    expected = set(sql("""
+    expected = set(query("""
         SELECT f.subject_type, f.subject_id, f.ocid FROM flags f JOIN processes p USING (ocid)
         WHERE coalesce(p.date_published, p.tender_start, p.date_created, p.date_modified)
               BETWEEN TIMESTAMPTZ '2026-01-01 00:00:00+00' AND TIMESTAMPTZ '2026-03-31 23:59:59.999999+00'"""))
@@ -380,7 +374,7 @@ def test_filter_dates_on_procurement_or_on_the_flag(sample_db, tmp_path, sql):
     # --dates flagged: the flags open during 2025 (raised in June, resolved in July)
     flagged = tmp_path / "flagged-2025"
     assert export(sample_db, flagged, "parquet", "--dates", "flagged", "--since", "2025-01-01", "--until", "2025-12-31") == 0
-    expected = set(sql("SELECT rule_id, subject_type, subject_id, ocid FROM flags WHERE first_seen < '2026-01-01'"))
+    expected = set(query("SELECT rule_id, subject_type, subject_id, ocid FROM flags WHERE first_seen < '2026-01-01'"))
     assert expected and flag_keys(flagged) == expected
 
 
@@ -402,18 +396,18 @@ def test_a_bad_filter_is_refused_and_writes_nothing(sample_db, tmp_path, run_cli
 # -- spreadsheet safety --------------------------------------------------------------------------
 
 
-def test_csv_neutralises_formulas_keeps_numbers_and_cyrillic(bundle, sql):
+def test_csv_neutralises_formulas_keeps_numbers_and_cyrillic(bundle, query):
     out = bundle("csv")
     processes = {r["ocid"]: r for r in csv_table(out / "processes.csv")}
-    hostile = dict(sql("SELECT ocid, title FROM processes WHERE title IN (?, ?, ?, ?)", HOSTILE))
+    hostile = dict(query("SELECT ocid, title FROM processes WHERE title IN (?, ?, ?, ?)", HOSTILE))
     assert len(hostile) == 4
     for ocid, title in hostile.items():
         assert processes[ocid]["title"] == "'" + title
         amount = processes[ocid]["value_amount"]
-        assert float(amount) == sql("SELECT value_amount FROM processes WHERE ocid = ?", [ocid])[0][0]
+        assert float(amount) == query("SELECT value_amount FROM processes WHERE ocid = ?", [ocid])[0][0]
         assert not amount.startswith("'")
     # Cyrillic survives, byte for byte
-    ocid, title = sql("SELECT ocid, title FROM processes WHERE title LIKE '%Послуги%' "
+    ocid, title = query("SELECT ocid, title FROM processes WHERE title LIKE '%Послуги%' "
                       "AND ocid IN (SELECT ocid FROM flags) ORDER BY ocid LIMIT 1")[0]
     assert processes[ocid]["title"] == title
     # nested values are JSON text; the evidence is JSON
@@ -423,24 +417,24 @@ def test_csv_neutralises_formulas_keeps_numbers_and_cyrillic(bundle, sql):
     assert with_plans and isinstance(json.loads(with_plans[0]["plan_ids"]), list)
 
 
-def test_xlsx_neutralises_formulas_keeps_numbers_dates_and_cuts_long_cells(bundle, sql):
+def test_xlsx_neutralises_formulas_keeps_numbers_dates_and_cuts_long_cells(bundle, query):
     out = bundle("xlsx")
     sheets = xlsx_sheets(out / "export.xlsx")
     processes, header = sheets["processes"]
     assert header[:3] == ["ocid", "source", "raw_key"]
     by_ocid = {r["ocid"][1]: r for r in processes}
-    hostile = dict(sql("SELECT ocid, title FROM processes WHERE title IN (?, ?, ?, ?)", HOSTILE))
+    hostile = dict(query("SELECT ocid, title FROM processes WHERE title IN (?, ?, ?, ?)", HOSTILE))
     for ocid, title in hostile.items():
         kind, text, _ = by_ocid[ocid]["title"]
         assert kind == "inlineStr" and text == "'" + title
         kind, number, _ = by_ocid[ocid]["value_amount"]
-        assert kind == "n" and float(number) == sql("SELECT value_amount FROM processes WHERE ocid = ?", [ocid])[0][0]
+        assert kind == "n" and float(number) == query("SELECT value_amount FROM processes WHERE ocid = ?", [ocid])[0][0]
     # dates are Excel dates (numbers with a date style), booleans are booleans
     row = next(iter(by_ocid.values()))
     assert row["date_modified"][0] == "n" and row["date_modified"][2] is not None
     assert row["is_masked"][0] == "b"
     # the 40,000-character description is cut to Excel's limit, with a marker, and the manifest says so
-    long_ocid = sql("SELECT ocid FROM processes WHERE description = ?", [LONG_TEXT])[0][0]
+    long_ocid = query("SELECT ocid FROM processes WHERE description = ?", [LONG_TEXT])[0][0]
     text = by_ocid[long_ocid]["description"][1]
     assert len(text) <= 32_767 and text.endswith(writers.TRUNCATION_MARKER) and text.startswith("Опис довгий")
     assert {"sheet": "processes", "column": "description", "cells": 1} in manifest(out)["truncated_cells"]

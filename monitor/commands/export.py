@@ -10,6 +10,7 @@ import structlog
 
 from monitor.cli import BadInput, pass_app
 from monitor.export import FORMATS, FilterError, OutputError, make_filters, run_export
+from monitor.export.selection import table_queries
 from monitor.logs import show_progress
 
 log = structlog.get_logger(__name__)
@@ -134,5 +135,5 @@ def _progress(fmt: str, raw: bool):
 
     bar = Progress(transient=True)
     bar.start()
-    task = bar.add_task(f"export {fmt}", total=13 + (1 if raw else 0))
+    task = bar.add_task(f"export {fmt}", total=len(table_queries()) + (1 if raw else 0))
     return (lambda name: bar.update(task, advance=1, description=f"export {fmt}: {name}")), bar.stop

@@ -280,12 +280,9 @@ def _write_bundle(con, staging: Path, fmt: str, filters: Filters, *, raw: bool, 
     files = sorted(p.name for p in staging.iterdir())
     with ThreadPoolExecutor(max_workers=min(4, max(1, len(files)))) as pool:
         digests = dict(zip(files, pool.map(lambda n: _sha256(staging / n), files)))
-    rows_by_file: dict[str, Any] = {}
-    for entry in table_rows:
-        if fmt == "xlsx" and entry["file"] == XLSX_FILE:
-            rows_by_file.setdefault(XLSX_FILE, {}).update({s: n for s, n in result.rows.items()})
-        else:
-            rows_by_file[entry["file"]] = entry["rows"]
+    rows_by_file: dict[str, Any] = {entry["file"]: entry["rows"] for entry in table_rows}
+    if fmt == "xlsx":
+        rows_by_file[XLSX_FILE] = dict(result.rows)   # rows per sheet
     as_of = getattr(settings, "as_of", None)
     return {
         "tool": MANIFEST_TOOL,

@@ -45,7 +45,6 @@ from monitor.config import parse_datetime
 
 KINDS = ("anomaly", "opportunity")
 DATE_BASES = ("procurement", "flagged")
-ORG_SUBJECTS = ("buyer", "procuring-entity", "tenderer")
 
 
 class FilterError(ValueError):
@@ -214,9 +213,7 @@ WITH p AS (
 pl AS (
     SELECT plan_id, plan_public_id, region, buyer_id, coalesce(date_published, date_modified) AS date
     FROM plans WHERE plan_id IN (SELECT subject_id FROM flags WHERE subject_type = 'plan')
-    UNION ALL
-    SELECT plan_id, plan_public_id, region, buyer_id, coalesce(date_published, date_modified) AS date
-    FROM plans WHERE plan_public_id IN (SELECT subject_id FROM flags WHERE subject_type = 'plan')
+                  OR plan_public_id IN (SELECT subject_id FROM flags WHERE subject_type = 'plan')
 ),
 plan_of AS (SELECT subject_id, arg_max(pl, coalesce(pl.date, '-infinity'::TIMESTAMPTZ)) AS pl FROM flags f
             JOIN pl ON f.subject_type = 'plan' AND f.subject_id IN (pl.plan_id, pl.plan_public_id) GROUP BY subject_id),

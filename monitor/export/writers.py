@@ -155,15 +155,6 @@ _WIDTHS = {"text": 24, "json": 40, "nested": 30, "other": 20, "time": 19, "bool"
 _WIDE = re.compile(r"(title|description|name|evidence|rationale|url)")
 
 
-def _column_letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 _XML_SPECIAL = r"[&<>\r\x00-\x08\x0B\x0C\x0E-\x1F\x{FFFE}\x{FFFF}]"
 
 
@@ -176,18 +167,23 @@ def _xml_text(expression: str) -> str:
     return f"(CASE WHEN regexp_matches({expression}, {sql_quote(_XML_SPECIAL)}) THEN {escaped} ELSE {expression} END)"
 
 
+def _astral(expression: str) -> str:
+    """SQL: how many characters of the text take two UTF-16 units (Excel counts those twice)."""
+    return f"length(regexp_extract_all({expression}, '[\\x{{10000}}-\\x{{10FFFF}}]'))"
+
+
 def _truncated(expression: str) -> str:
     """SQL: the text cut to fit an Excel cell (counted in UTF-16 units, as Excel does), with a marker."""
     keep = EXCEL_MAX_CELL - len(TRUNCATION_MARKER) - 2
-    astral = f"length(regexp_extract_all({expression}, '[\\x{{10000}}-\\x{{10FFFF}}]'))"
+    astral = _astral(expression)
     return (f"(CASE WHEN strlen({expression}) <= {EXCEL_MAX_CELL} THEN {expression} "
             f"WHEN length({expression}) + {astral} <= {EXCEL_MAX_CELL} THEN {expression} "
             f"ELSE left({expression}, {keep} - {astral}) || {sql_quote(TRUNCATION_MARKER)} END)")
 
 
 def _too_long(expression: str) -> str:
-    astral = f"length(regexp_extract_all({expression}, '[\\x{{10000}}-\\x{{10FFFF}}]'))"
-    return f"(strlen({expression}) > {EXCEL_MAX_CELL} AND length({expression}) + {astral} > {EXCEL_MAX_CELL})"
+    return (f"(strlen({expression}) > {EXCEL_MAX_CELL} "
+            f"AND length({expression}) + {_astral(expression)} > {EXCEL_MAX_CELL})")
 
 
 @dataclasses.dataclass
@@ -291,6 +287,9 @@ def _rows_query(sheet: Sheet, date_style: int, long: set[str]) -> str:
 
     Two steps, so each text is made (JSON, neutralised, cut when its column is in ``long``) once and
     then escaped. (The cut is left out where no cell needs it: DuckDB plans it slowly.)"""
+    # imported here, not at the top: xlsxwriter takes ~40 ms to import, on every monitor command
+    from xlsxwriter.utility import xl_col_to_name
+
     inner = []
     for index, column in enumerate(sheet.columns):
         if column.kind in TEXTUAL:
@@ -300,7 +299,7 @@ def _rows_query(sheet: Sheet, date_style: int, long: set[str]) -> str:
         inner.append(f"{value} AS c{index}")
     cells = []
     for index, column in enumerate(sheet.columns):
-        ref = f"'<c r=\"{_column_letter(index)}', x_r, '\""   # pieces of one concat(): fewer copies than ||
+        ref = f"'<c r=\"{xl_col_to_name(index)}', x_r, '\""   # pieces of one concat(): fewer copies than ||
         value = f"c{index}"
         if column.kind in ("float", "int"):
             finite = f"{value} IS NOT NULL" + (f" AND isfinite({value})" if column.kind == "float" else "")
@@ -325,10 +324,12 @@ def _rows_query(sheet: Sheet, date_style: int, long: set[str]) -> str:
 def _write_sheet(con: duckdb.DuckDBPyConnection, target: zipfile.ZipFile, member: str, skeleton: bytes,
                  sheet: Sheet, date_style: int, long: set[str]) -> None:
     """The skeleton's sheet XML (header row, frozen pane, widths, filter) with the data rows inserted."""
+    from xlsxwriter.utility import xl_col_to_name
+
     text = skeleton.decode("utf-8")
     end = text.index("</sheetData>")
     head, tail = text[:end], text[end:]
-    last_column = _column_letter(max(0, len(sheet.columns) - 1))
+    last_column = xl_col_to_name(max(0, len(sheet.columns) - 1))
     head = re.sub(r'<dimension ref="[^"]*"/>',
                   f'<dimension ref="A1:{last_column}{max(1, sheet.last - sheet.first + 1)}"/>', head, count=1)
     with target.open(member, "w", force_zip64=True) as out:
