@@ -191,16 +191,10 @@ def run_export(db_path: Path, out_dir: Path, fmt: str, filters: Filters, *, raw:
     started = time.monotonic()
     out_dir = Path(out_dir)
     check_output(out_dir, force=force, db_path=Path(db_path))
-    con = connect_read_only(db_path)
+    con = connect_read_only(db_path, getattr(settings, "memory_limit", None), getattr(settings, "threads", None))
     staging: Path | None = None
     made_parents: list[Path] = []
     try:
-        memory_limit = getattr(settings, "memory_limit", None)
-        if memory_limit:
-            con.execute(f"SET memory_limit = '{memory_limit}'")
-        threads = getattr(settings, "threads", None)
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
         resolved, read_as = resolve(con, filters)
         parent = out_dir.absolute().parent
         missing = [p for p in [parent, *parent.parents] if not p.exists()]

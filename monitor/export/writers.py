@@ -26,20 +26,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from monitor.store.db import sql_ident, sql_literal
+
 BOM = "\ufeff".encode()
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 EXCEL_MAX_ROWS = 1_048_576          # per sheet, the header row included
 EXCEL_MAX_CELL = 32_767             # characters in a cell
 TRUNCATION_MARKER = " …[cut: Excel holds 32,767 characters per cell; full text in the CSV or Parquet export]"
-
-
-def sql_quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclasses.dataclass
@@ -76,13 +70,13 @@ TEXTUAL = ("text", "json", "nested", "other")
 
 def neutralised(expression: str) -> str:
     """SQL: text with a leading apostrophe when it starts like a formula."""
-    starts = ", ".join(sql_quote(c) if c not in "\t\r" else ("chr(9)" if c == "\t" else "chr(13)") for c in FORMULA_START)
+    starts = ", ".join(sql_literal(c) if c not in "\t\r" else ("chr(9)" if c == "\t" else "chr(13)") for c in FORMULA_START)
     return f"(CASE WHEN left({expression}, 1) IN ({starts}) THEN '''' || {expression} ELSE {expression} END)"
 
 
 def as_text(column: Column) -> str:
     """SQL: the column as text for a spreadsheet cell (NULL stays NULL), formulas neutralised."""
-    name = ident(column.name)
+    name = sql_ident(column.name)
     if column.kind == "text":
         return neutralised(name)
     if column.kind == "json":
@@ -102,7 +96,7 @@ def write_parquet(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int
 
 def copy_to(con: duckdb.DuckDBPyConnection, query: str, path: Path, options: str) -> int:
     """COPY the query's rows to ``path``; the number of rows written."""
-    return con.execute(f"COPY ({query}) TO {sql_quote(str(path))} ({options})").fetchall()[0][0]
+    return con.execute(f"COPY ({query}) TO {sql_literal(str(path))} ({options})").fetchall()[0][0]
 
 
 def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
@@ -118,9 +112,9 @@ def csv_query(con: duckdb.DuckDBPyConnection, query: str) -> str:
     exprs = []
     for column in columns:
         if column.kind in TEXTUAL:
-            exprs.append(f"{as_text(column)} AS {ident(column.name)}")
+            exprs.append(f"{as_text(column)} AS {sql_ident(column.name)}")
         else:
-            exprs.append(ident(column.name))
+            exprs.append(sql_ident(column.name))
     return f"SELECT {', '.join(exprs)} FROM ({query})"
 
 
@@ -162,9 +156,9 @@ def _xml_text(expression: str) -> str:
     """SQL: text escaped for an XML text node (characters XML cannot hold become U+FFFD; CR is kept as &#13;).
 
     Most texts need nothing: one regex test, and the replacements only for those that do."""
-    clean = f"regexp_replace({expression}, {sql_quote(_XML_ILLEGAL)}, {sql_quote(chr(0xFFFD))}, 'g')"
+    clean = f"regexp_replace({expression}, {sql_literal(_XML_ILLEGAL)}, {sql_literal(chr(0xFFFD))}, 'g')"
     escaped = f"replace(replace(replace(replace({clean}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), chr(13), '&#13;')"
-    return f"(CASE WHEN regexp_matches({expression}, {sql_quote(_XML_SPECIAL)}) THEN {escaped} ELSE {expression} END)"
+    return f"(CASE WHEN regexp_matches({expression}, {sql_literal(_XML_SPECIAL)}) THEN {escaped} ELSE {expression} END)"
 
 
 def _astral(expression: str) -> str:
@@ -178,7 +172,7 @@ def _truncated(expression: str) -> str:
     astral = _astral(expression)
     return (f"(CASE WHEN strlen({expression}) <= {EXCEL_MAX_CELL} THEN {expression} "
             f"WHEN length({expression}) + {astral} <= {EXCEL_MAX_CELL} THEN {expression} "
-            f"ELSE left({expression}, {keep} - {astral}) || {sql_quote(TRUNCATION_MARKER)} END)")
+            f"ELSE left({expression}, {keep} - {astral}) || {sql_literal(TRUNCATION_MARKER)} END)")
 
 
 def _too_long(expression: str) -> str:
@@ -295,7 +289,7 @@ def _rows_query(sheet: Sheet, date_style: int, long: set[str]) -> str:
         if column.kind in TEXTUAL:
             value = _truncated(as_text(column)) if column.name in long else as_text(column)
         else:
-            value = ident(column.name)
+            value = sql_ident(column.name)
         inner.append(f"{value} AS c{index}")
     cells = []
     for index, column in enumerate(sheet.columns):
@@ -398,7 +392,7 @@ def _long_columns(con: duckdb.DuckDBPyConnection, sheet: Sheet) -> set[str]:
     textual = [c for c in sheet.columns if c.kind in TEXTUAL]
     if not textual or sheet.last <= sheet.first:
         return set()
-    lengths = ", ".join(f"max(strlen({ident(c.name) if c.kind == 'text' else as_text(c)}))" for c in textual)
+    lengths = ", ".join(f"max(strlen({sql_ident(c.name) if c.kind == 'text' else as_text(c)}))" for c in textual)
     rows = sheet.query if sheet.first == 0 and sheet.last == sheet.total else sheet.numbered()
     found = con.execute(f"SELECT {lengths} FROM ({rows})").fetchall()[0]
     return {c.name for c, n in zip(textual, found) if n is not None and n >= EXCEL_MAX_CELL}

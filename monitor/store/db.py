@@ -139,7 +139,8 @@ def connect(
     return con
 
 
-def connect_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
+def connect_read_only(path: str | Path, memory_limit: str | None = None,
+                      threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """Open an existing database read-only, for queries and reports; refuse newer schemas."""
     path = Path(path)
     if not path.exists():
@@ -148,7 +149,7 @@ def connect_read_only(path: str | Path) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         raise StoreError(f"cannot open database {path} read-only: {exc}") from exc
-    _configure(con, None, None)
+    _configure(con, memory_limit, threads)
     version = current_schema_version(con)
     latest = latest_schema_version()
     if version > latest:
