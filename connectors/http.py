@@ -62,10 +62,6 @@ def http2_available() -> bool:
     return importlib.util.find_spec("h2") is not None
 
 
-class MissingDependency(RuntimeError):
-    """An optional package a setting asks for is not installed (the message says what to do)."""
-
-
 class HttpError(Exception):
     """A request that failed for good (after retries, or with a status that is not retried)."""
 
@@ -110,8 +106,6 @@ class HttpClient:
     """Async JSON GETs with rate limit, bounded concurrency and retries; counts what it did."""
 
     def __init__(self, settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        if settings.http2 and not http2_available():
-            raise MissingDependency(HTTP2_MISSING)
         self.settings = settings
         timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
         limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)

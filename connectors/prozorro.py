@@ -56,7 +56,6 @@ class ProzorroFeed:
         *,
         api_url: str = DEFAULT_API_URL,
         start: str = "",
-        restart: str | None = None,
         page_limit: int = 100,
         known: KnownLookup = nothing_known,
     ) -> None:
@@ -65,9 +64,8 @@ class ProzorroFeed:
         self.client, self.resource, self.kind = client, resource, RESOURCES[resource]
         self.name = f"prozorro-{resource}"
         self.api_url = api_url.rstrip("/")
+        # start: also where paging restarts when the server rejects a cursor (the start of the cursor's chain)
         self.start, self.page_limit, self.known = start, page_limit, known
-        # where to go when the server rejects a cursor: the configured start of the cursor's chain
-        self.restart = start if restart is None else restart
 
     async def _fetch(self, object_id: str) -> FetchedRecord:
         url = f"{self.api_url}/{self.resource}/{object_id}"
@@ -91,12 +89,12 @@ class ProzorroFeed:
             try:
                 feed, _ = await self.client.get_json(f"{self.api_url}/{self.resource}", params=params)
             except NotFound:
-                if restarted or offset in (self.start, self.restart):
+                if restarted or offset == self.start:
                     raise
                 log.warning("cursor rejected by the server (404); restarting from the configured start",
-                            source=self.name, rejected=offset, restart=self.restart or "(the beginning of the feed)")
-                rejected, offset, restarted = offset, self.restart, True
-                yield Page([], self.restart or None, restarted=True, rejected=rejected)
+                            source=self.name, rejected=offset, restart=self.start or "(the beginning of the feed)")
+                rejected, offset, restarted = offset, self.start, True
+                yield Page([], self.start or None, restarted=True, rejected=rejected)
                 continue
             listed = [(item["id"], item.get("dateModified", "")) for item in feed.get("data", [])]
             if not listed:

@@ -1,8 +1,9 @@
 """The nightly run: ingest every enabled source, classify, flag: one run under the database's lock.
 
-``monitor nightly`` (for cron) and the scheduler's nightly job both call ``run_nightly``. A step that
-fails does not stop the next ones (a source that fails leaves the others to run; the flags are
-evaluated even when the ingest failed); the run and its exit code say it failed. A stop request
+``monitor nightly`` (for cron) calls ``run_nightly``; the scheduler's nightly job, which holds the lock
+already, calls ``run_nightly_locked``. A step that fails does not stop the next ones (a source that
+fails leaves the others to run; the flags are evaluated even when the ingest failed); the run and its
+exit code say it failed. A stop request
 (SIGINT/SIGTERM, or ``stop`` set by the scheduler) ends the ingest after the page in flight and skips
 the steps not yet started (the next run classifies and flags what this one stored); the run is
 ``incomplete``.
@@ -43,15 +44,14 @@ class NightlyResult:
         return self.summary["status"]
 
 
-def run_nightly(settings: Settings, *, stop: threading.Event | None = None,
-                lock_command: str = "nightly") -> NightlyResult:
+def run_nightly(settings: Settings, *, stop: threading.Event | None = None) -> NightlyResult:
     """Take the lock and run the nightly steps.
 
     Raises ``monitor.lock.Locked`` when another run holds the lock and ``ConfigError`` when the
     sources' configuration is wrong (both before anything runs).
     """
     config = source_config(settings)
-    with hold_lock(settings.db_path, lock_command):
+    with hold_lock(settings.db_path, "nightly"):
         return run_nightly_locked(settings, config, stop=stop)
 
 

@@ -30,13 +30,18 @@ def start_run(con: duckdb.DuckDBPyConnection, command: str, arguments: str) -> i
     ).fetchone()[0]
 
 
-def _counts(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, Any]:
-    rows = con.execute("SELECT counts FROM runs WHERE run_id = ?", [run_id]).fetchall()
+def _parse_counts(text: str | None) -> dict[str, Any]:
+    """A run's ``counts`` JSON as a dict ({} when empty or unreadable)."""
     try:
-        counts = orjson.loads(rows[0][0]) if rows and rows[0][0] else {}
+        counts = orjson.loads(text) if text else {}
     except orjson.JSONDecodeError:
         return {}
     return counts if isinstance(counts, dict) else {}
+
+
+def _counts(con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, Any]:
+    rows = con.execute("SELECT counts FROM runs WHERE run_id = ?", [run_id]).fetchall()
+    return _parse_counts(rows[0][0] if rows else None)
 
 
 def _starts(counts: dict[str, Any]) -> dict[str, str]:
@@ -67,9 +72,8 @@ def finish_run(
 ) -> None:
     """Close a run as complete, incomplete or failed (the starts noted by ``record_starts`` stay)."""
     counts = dict(counts or {})
-    recorded = _starts(_counts(con, run_id))
-    missing = {name: start for name, start in recorded.items() if name not in _starts(counts)}
-    if missing:
+    missing = {name: start for name, start in _starts(_counts(con, run_id)).items() if name not in _starts(counts)}
+    if missing:  # e.g. a run that failed before its summary: keep where its feeds started
         sources = {name: dict(value) for name, value in (counts.get("sources") or {}).items()}
         for name, start in missing.items():
             sources.setdefault(name, {})["start"] = start
@@ -102,11 +106,7 @@ def cursor_start(con: duckdb.DuckDBPyConnection, source: str) -> str | None:
         "ORDER BY started_at DESC, run_id DESC LIMIT 1",
         [rows[0][0]],
     ).fetchall()
-    try:
-        counts = orjson.loads(writer[0][0]) if writer and writer[0][0] else {}
-    except orjson.JSONDecodeError:
-        counts = {}
-    start = _starts(counts if isinstance(counts, dict) else {}).get(source)
+    start = _starts(_parse_counts(writer[0][0] if writer else None)).get(source)
     if start is None:
         log.info("the start of the stored cursor was not recorded; a rejected cursor restarts from the "
                  "beginning of the feed", source=source)
@@ -128,10 +128,7 @@ def close_abandoned_runs(con: duckdb.DuckDBPyConnection) -> list[int]:
     ).fetchall()
     closed = []
     for run_id, command, started_at, counts in rows:
-        try:
-            noted = _starts(orjson.loads(counts)) if counts else {}
-        except orjson.JSONDecodeError:
-            noted = {}
+        noted = _starts(_parse_counts(counts))
         cursors = con.execute(
             "SELECT source, cursor, updated_at FROM cursors "
             "WHERE source IN (SELECT unnest(?::VARCHAR[])) OR updated_at >= ? ORDER BY source",

@@ -212,8 +212,8 @@ def _report_job(settings: Settings, stop: threading.Event) -> bool:
             raise
     finally:
         con = connect(settings.db_path, memory_limit=settings.memory_limit, threads=settings.threads)
-        details = {"week": getattr(written, "week", None),
-                   "out_dir": None if written is None else str(getattr(written, "out_dir", written)),
+        details = {"week": None if written is None else written.week,
+                   "out_dir": None if written is None else str(written.out_dir),
                    "seconds": round(time.monotonic() - started, 2)}
         finish_run(con, run_id, status, details, error=error)
         con.close()

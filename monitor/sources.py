@@ -135,7 +135,6 @@ def build_connectors(
                     name.removeprefix("prozorro-"),
                     api_url=config.prozorro_api_url,
                     start=start,
-                    restart=start,
                     page_limit=config.page_limit,
                     known=known,
                 )

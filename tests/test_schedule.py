@@ -55,11 +55,11 @@ def fake_report(monkeypatch):
     """``monitor.report.write_report`` replaced (the report module is not what is tested here)."""
     calls: list[Settings] = []
 
-    def write_report(settings: Settings) -> Path:
+    def write_report(settings: Settings) -> types.SimpleNamespace:
         calls.append(settings)
         if getattr(write_report, "fail", False):
             raise RuntimeError("template missing")
-        return Path("data/reports/2026-W47")
+        return types.SimpleNamespace(week="2026-W47", out_dir=Path("data/reports/2026-W47"))
 
     module = types.ModuleType("monitor.report")
     module.write_report = write_report
