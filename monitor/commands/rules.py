@@ -54,6 +54,18 @@ def list_rules(kind: str | None) -> None:
         click.echo(f"{rule.id:<{width}}  {rule.kind:<11} {rule.severity:<8} {rule.subject:<16} "
                    f"{'; '.join(rule.references) or '-'} / {rule.title}")
     click.echo(f"({len(shown)} rule{'s' if len(shown) != 1 else ''})")
+    uses = _shared_uses(shown)
+    if uses:
+        click.echo("shared sets they read (rules/flags/shared/): " + ", ".join(uses))
+
+
+def _shared_uses(loaded: list) -> list[str]:
+    """'name (N rules)' for every shared set the rules read, directly or through another set."""
+    counts: dict[str, int] = {}
+    for rule in loaded:
+        for each in rule.shared:
+            counts[each.name] = counts.get(each.name, 0) + 1
+    return [f"{name} ({count} rule{'s' if count != 1 else ''})" for name, count in sorted(counts.items())]
 
 
 @rules.command("check")
@@ -81,13 +93,14 @@ def check(path: Path | None) -> None:
     if flag_paths:
         # a whole folder of flag rules is loaded as one; flag rules picked out of a mixed folder one by one
         targets = [path] if path is not None and path.is_dir() and not category_paths else flag_paths
-        loaded = 0
+        loaded = []
         for target in targets:
             try:
-                loaded += len(load_rules(target, known_categories()))
+                loaded += load_rules(target, known_categories())
             except RuleError as exc:
                 problems += exc.problems
-        summary.append(f"{loaded} flag rule(s) OK")
+        uses = _shared_uses(loaded)
+        summary.append(f"{len(loaded)} flag rule(s) OK" + (f", reading shared sets {', '.join(uses)}" if uses else ""))
     for problem in problems:
         click.echo(problem, err=True)
     if problems:

@@ -29,6 +29,7 @@ import structlog
 
 from monitor.config import parse_datetime
 from monitor.flags.rules import BUILTIN_AS_OF, Rule
+from monitor.flags.shared import SharedSet
 from monitor.store import connect
 from monitor.store.db import sql_ident, sql_literal, transaction
 
@@ -127,10 +128,47 @@ def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]
         raise ValueError(f"the query returns no subject_id column (it returns {', '.join(columns)})")
     if rule.subject == "process" and "ocid" not in columns:
         raise ValueError("a rule about processes must return an ocid column")
-    relation = con.sql(_wrapped(rule, columns, types), params=used)
+    return _arrow(con.sql(_wrapped(rule, columns, types), params=used)).cast(RESULT_SCHEMA)
+
+
+def _arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
     # DuckDB 2 names it to_arrow_table; 1.x had arrow() return a Table
-    table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
-    return table.cast(RESULT_SCHEMA)
+    return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+
+
+def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> tuple[dict[str, pa.Table], dict[str, str]]:
+    """Every shared set the rules read, computed once and registered on ``con``: (tables, errors by name).
+
+    A set that fails, or that reads a failed set, or whose name is a table of the database (it would
+    hide the table from the rules), has an error instead; the rules reading it fail with that error.
+    """
+    needed: dict[str, SharedSet] = {}
+    for rule in rules:
+        for each in rule.shared:  # each rule lists a set after the sets it reads, so this order holds too
+            needed.setdefault(each.name, each)
+    existing = {name for (name,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    tables: dict[str, pa.Table] = {}
+    errors: dict[str, str] = {}
+    for name, each in needed.items():
+        started = time.monotonic()
+        failed_reads = [read for read in each.reads if read in errors]
+        if failed_reads:
+            errors[name] = f"it reads the shared set {failed_reads[0]}, which failed"
+        elif name in existing:
+            errors[name] = f"its name is a table of the database, which it would hide from the rules; rename {each.path}"
+        else:
+            try:
+                tables[name] = _arrow(con.sql(each.query))
+                con.register(name, tables[name])
+            except duckdb.Error as exc:
+                errors[name] = " ".join(str(exc).split())[:500]
+        if name in errors:
+            log.error("shared set failed", shared_set=name, file=str(each.path), error=errors[name])
+        else:
+            log.info("shared set computed", shared_set=name, rows=tables[name].num_rows,
+                     seconds=round(time.monotonic() - started, 3))
+    return tables, errors
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -163,6 +201,8 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
         if not hasattr(local, "cursor"):
             local.cursor = con.cursor()
             local.cursor.execute("SET TimeZone = 'UTC'")
+            for name, table in shared.items():
+                local.cursor.register(name, table)
             with lock:
                 cursors.append(local.cursor)
         return local.cursor
@@ -174,6 +214,10 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
         started = time.monotonic()
         outcome = RuleOutcome(rule.id)
         try:
+            broken = [each for each in rule.shared if each.name in shared_errors]
+            if broken:
+                raise ValueError(f"the shared set {broken[0].name} ({broken[0].path}) failed: "
+                                 f"{shared_errors[broken[0].name]}")
             table = _run_rule(cursor(), rule, params)
             tables[index] = table
             outcome.rows = table.num_rows
@@ -187,6 +231,7 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
 
     try:
         con.execute("SET TimeZone = 'UTC'")
+        shared, shared_errors = _compute_shared(con, rules)
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="rule") as pool:
             for done in as_completed([pool.submit(run, i) for i in range(len(rules))]):
                 if on_rule:

@@ -16,19 +16,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from monitor.flags.shared import SHARED_FOLDER, SharedSet, load_shared, needed_by
+from monitor.flags.sqlcheck import check_sql
 from monitor.reference import PROJECT_ROOT
 from monitor.rulefiles import RuleFileError, key_line, read_yaml, schema_problems
 
 DEFAULT_DIR = PROJECT_ROOT / "rules" / "flags"
 SUBJECTS = ("process", "plan", "buyer", "procuring-entity", "tenderer", "buyer-tenderer", "region")
-# Functions that reach outside the database. The sandbox (read-only, external access disabled)
-# refuses them at run time as well; naming them here gives the rule author an error at check time.
-_FILE_FUNCTIONS = re.compile(
-    r"\b(read_(csv|csv_auto|json|json_auto|json_objects|ndjson|parquet|text|blob|xlsx)|parquet_scan|glob|"
-    r"sniff_csv|iceberg_scan|delta_scan|sqlite_scan|postgres_scan|mysql_scan|query_table|getenv)\s*\(",
-    re.IGNORECASE)
 # the evaluation clock every rule may read without declaring it (monitor flag --as-of, default now)
 BUILTIN_AS_OF = "as_of"
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -86,27 +80,10 @@ class Rule:
     query: str
     examples: tuple[dict[str, Any], ...]
     path: Path
+    shared: tuple[SharedSet, ...] = ()   # the shared sets the query reads, each after those it reads
 
 
-def check_sql(sql: str) -> str | None:
-    """None when ``sql`` is a single read-only SELECT reading no files, else what is wrong and the fix."""
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        return f"the SQL does not parse: {str(exc).splitlines()[0]}"
-    if len(statements) != 1:
-        return f"the query must be exactly one SELECT statement, found {len(statements)}; remove the others"
-    if statements[0].type != duckdb.StatementType.SELECT:
-        return (f"the query must be a read-only SELECT, not {statements[0].type.name}; rules cannot write, "
-                "COPY, ATTACH or INSTALL")
-    found = _FILE_FUNCTIONS.search(sql)
-    if found:
-        return (f"the query calls {found.group(1)}(): rules read only the monitor's tables; load outside data "
-                "with monitor load instead")
-    return None
-
-
-def _validate(path: Path, document: Any, problems: list[str]) -> Rule | None:
+def _validate(path: Path, document: Any, problems: list[str], sets: dict[str, SharedSet]) -> Rule | None:
     name, before = str(path), len(problems)
     problems += schema_problems(name, document, SCHEMA)
     if not isinstance(document, dict) or not isinstance(document.get("query"), str):
@@ -142,6 +119,7 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Rule | None:
         params=dict(params), references=tuple(document.get("references") or []),
         description=document["description"], falsepositives=tuple(document.get("falsepositives") or []),
         query=document["query"], examples=tuple(dict(e) for e in document.get("examples") or []), path=path,
+        shared=needed_by(document["query"], sets),
     )
 
 
@@ -151,14 +129,22 @@ def rule_files(path: Path | None = None) -> list[Path]:
 
 
 def load_rules(path: Path | None = None, known_categories: set[str] | None = None) -> list[Rule]:
-    """Every rule under ``path`` (default rules/flags), validated; raises RuleError listing all problems."""
+    """Every rule under ``path`` (default rules/flags), validated; raises RuleError listing all problems.
+
+    The shared sets the rules read come from ``rules/flags/shared/`` and the ``shared/`` folder beside
+    the rules (see ``monitor.flags.shared``); they are checked too.
+    """
     problems: list[str] = []
     rules: list[Rule] = []
+    path = path or DEFAULT_DIR
+    folder = path if path.is_dir() else path.parent
+    shared_folders = dict.fromkeys([(DEFAULT_DIR / SHARED_FOLDER).resolve(), (folder / SHARED_FOLDER).resolve()])
+    sets = load_shared(list(shared_folders), problems)
     for file in rule_files(path):
         document = read_yaml(file, problems)
         if document is None:
             continue
-        rule = _validate(file, document, problems)
+        rule = _validate(file, document, problems, sets)
         if rule and known_categories is not None:
             for category in rule.categories:
                 if category not in known_categories:
