@@ -101,7 +101,7 @@ def check(path: Path | None) -> None:
                 problems += exc.problems
         uses = _shared_uses(loaded)
         summary.append(f"{len(loaded)} flag rule(s) OK" + (f", reading shared sets {', '.join(uses)}" if uses else ""))
-    for problem in problems:
+    for problem in dict.fromkeys(problems):  # a bad shared set is found again by every rule file read alone
         click.echo(problem, err=True)
     if problems:
         raise click.exceptions.Exit(2)

@@ -33,9 +33,14 @@ class SharedSet:
     reads: tuple[str, ...] = ()   # the other shared sets its query names
 
 
+# comments and string literals, which name no relation
+_NOT_CODE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
 def mentions(query: str, names: set[str] | dict) -> list[str]:
-    """The names (of shared sets) that ``query`` mentions as whole words, in sorted order."""
-    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", query))
+    """The names (of shared sets) that ``query`` mentions as whole words outside comments and string
+    literals, in any letter case as SQL reads them, in sorted order."""
+    words = {word.lower() for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", _NOT_CODE.sub(" ", query))}
     return sorted(name for name in names if name in words)
 
 
@@ -72,15 +77,13 @@ def load_shared(folders: list[Path], problems: list[str]) -> dict[str, SharedSet
                                 "rows); filter by the parameter in the rules instead")
             if len(problems) == before:
                 found[path.stem] = SharedSet(path.stem, text, _description(text), path)
-    resolved = {name: dataclasses.replace(each, reads=tuple(n for n in mentions(each.query, found) if n != name))
-                for name, each in found.items()}
-    for name in resolved:
-        loop = _loop(name, resolved)
+    resolved = {name: dataclasses.replace(each, reads=tuple(mentions(each.query, found))) for name, each in found.items()}
+    loops = {name: _loop(name, resolved) for name in resolved}
+    for name, loop in loops.items():
         if loop:
             problems.append(f"{resolved[name].path}:1: the shared sets read each other in a loop "
                             f"({' -> '.join(loop)}); one of them must not read the other")
-            return {}
-    return resolved
+    return {} if any(loops.values()) else resolved
 
 
 def _loop(start: str, sets: dict[str, SharedSet]) -> list[str] | None:
