@@ -6,13 +6,15 @@
 Generates processes, lots-free items, bids (0-6 per process), awards, contracts, contract changes,
 complaints and bid documents straight into the tables with SQL (deterministic: values derive from
 hashes of the row number), then times ``monitor flag`` in its own process (all rules, sandboxed read
-two at a time, then the flags merge) and prints per-rule seconds from ``rule_runs`` (a rule's seconds
-include waiting for the core the other rule uses).
+two at a time, after the shared sets they read, then the flags merge) and prints the shared sets' and
+the rules' seconds (from its log and ``rule_runs``; a rule's seconds include waiting for the core the
+other rule uses).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -132,14 +134,20 @@ FROM classifications c JOIN processes p USING (ocid) WHERE hash(p.ocid) % 5 = 0;
 """
 
 
-def _timed_flag(db: Path) -> tuple[float, float, int, str]:
-    """``monitor flag`` in its own process: wall seconds, peak RSS (GiB), exit status, summary line."""
+def _timed_flag(db: Path) -> tuple[float, float, int, str, list[tuple[str, int, float]]]:
+    """``monitor flag`` in its own process: wall seconds, peak RSS (GiB), exit status, summary line, and
+    (name, rows, seconds) of each shared set, read from its JSON log."""
     started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), "flag"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    summary = child.stdout.read().strip()
-    _, status, usage = os.wait4(child.pid, 0)
-    return time.monotonic() - started, usage.ru_maxrss / 2**20, status >> 8, summary
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
+        child = subprocess.Popen([sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), "flag"],
+                                 stdout=subprocess.PIPE, stderr=log, text=True)
+        summary = child.stdout.read().strip()
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.monotonic() - started
+        log.seek(0)
+        events = [json.loads(line) for line in log if line.startswith("{")]
+    shared = [(e["shared_set"], e["rows"], e["seconds"]) for e in events if e.get("event") == "shared set computed"]
+    return seconds, usage.ru_maxrss / 2**20, status >> 8, summary, shared
 
 
 def main() -> None:
@@ -165,10 +173,13 @@ def main() -> None:
         rules_seconds = [total for (total,) in con.execute(
             "SELECT sum(seconds) FROM rule_runs GROUP BY evaluated_at ORDER BY evaluated_at").fetchall()]
         con.close()
-    for label, (seconds, rss, status, summary), in_rules in zip(("first run", "re-run"), (first, second), rules_seconds):
-        print(f"monitor flag, {label}: {seconds:.1f} s wall (process start and merge into flags included; the "
-              f"rules' own seconds add up to {in_rules:.1f} s, two at a time), peak RSS {rss:.2f} GiB, "
+    for label, (seconds, rss, status, summary, shared), in_rules in zip(("first run", "re-run"), (first, second),
+                                                                        rules_seconds):
+        print(f"monitor flag, {label}: {seconds:.1f} s wall (process start, shared sets and merge into flags "
+              f"included; the rules' own seconds add up to {in_rules:.1f} s, two at a time), peak RSS {rss:.2f} GiB, "
               f"exit {status}; {summary}")
+        print("  shared sets, once before the rules: " + ", ".join(
+            f"{name} {rows:,} rows {set_seconds:.2f} s" for name, rows, set_seconds in shared))
     for rule_id, rule_status, rows, rule_seconds in per_rule:
         print(f"  {rule_seconds:7.3f} s  {rows if rows is not None else '-':>9} rows  {rule_status:<7} {rule_id}")
 
