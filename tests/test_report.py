@@ -20,7 +20,8 @@ import structlog
 
 from monitor.config import Settings, parse_datetime
 from monitor.report import last_complete_week, parse_week, week_containing, write_report
-from monitor.report.render import HTML_ROWS_PER_RULE, neutralise
+from monitor.formulas import neutralise
+from monitor.report.render import HTML_ROWS_PER_RULE
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 WEEK = "2026-W47"

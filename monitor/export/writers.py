@@ -26,10 +26,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from monitor.formulas import FORMULA_START
 from monitor.store.db import sql_ident, sql_literal
 
 BOM = "\ufeff".encode()
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 EXCEL_MAX_ROWS = 1_048_576          # per sheet, the header row included
 EXCEL_MAX_CELL = 32_767             # characters in a cell

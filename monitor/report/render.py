@@ -20,6 +20,7 @@ import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from monitor.formulas import neutralise
 from monitor.report import charts
 from monitor.report.data import FlagRow, ReportData
 from monitor.report.weeks import KYIV
@@ -29,7 +30,6 @@ HTML_ROWS_PER_RULE = 50
 HTML_OPPORTUNITIES = 100
 NBSP = "\u00a0"
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _LINE_BREAKS = re.compile(r"\s*[\r\n\t\v\f\u2028\u2029]+\s*")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}#|~!])")
 
@@ -176,13 +176,6 @@ def render_html(data: ReportData) -> str:
 
 def render_markdown(data: ReportData) -> str:
     return _environment(markdown=True).get_template("report.md.j2").render(_context(data))
-
-
-def neutralise(value: Any) -> Any:
-    """A text cell a spreadsheet would run as a formula gets a leading apostrophe; others pass."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def render_csv(data: ReportData) -> str:
