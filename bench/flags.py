@@ -2,6 +2,7 @@
 
     python bench/flags.py                    # 1,000,000 processes
     python bench/flags.py --processes 200000
+    python bench/flags.py --report           # then the weekly report of all those flags
 
 Generates processes, lots-free items, bids (0-6 per process), awards, contracts, contract changes,
 complaints and bid documents straight into the tables with SQL (deterministic: values derive from
@@ -14,6 +15,7 @@ other rule uses).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -21,11 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from monitor.report.weeks import week_containing  # noqa: E402
 from monitor.store import connect  # noqa: E402
 
 GENERATE = """
@@ -150,9 +154,26 @@ def _timed_flag(db: Path) -> tuple[float, float, int, str, list[tuple[str, int, 
     return seconds, usage.ru_maxrss / 2**20, status >> 8, summary, shared
 
 
+def _timed_report(db: Path, out: Path) -> tuple[float, float, int, str, int, int]:
+    """``monitor report`` for the week the flags were raised in, in its own process: wall seconds, peak RSS
+    (GiB), exit status, week, rows and bytes of flags.csv."""
+    week = week_containing(datetime.now(timezone.utc)).label
+    started = time.monotonic()
+    child = subprocess.Popen([sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), "report",
+                              "--week", week, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.monotonic() - started
+    flags_csv = out / "flags.csv"
+    with flags_csv.open(encoding="utf-8-sig", newline="") as handle:
+        rows = sum(1 for _ in csv.reader(handle)) - 1
+    return seconds, usage.ru_maxrss / 2**20, status >> 8, week, rows, flags_csv.stat().st_size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--processes", type=int, default=1_000_000)
+    parser.add_argument("--report", action="store_true",
+                        help="then time monitor report for this week (every flag is new in it)")
     args = parser.parse_args()
     print(f"# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,6 +194,7 @@ def main() -> None:
         rules_seconds = [total for (total,) in con.execute(
             "SELECT sum(seconds) FROM rule_runs GROUP BY evaluated_at ORDER BY evaluated_at").fetchall()]
         con.close()
+        report = _timed_report(db, Path(tmp) / "report") if args.report else None
     for label, (seconds, rss, status, summary, shared), in_rules in zip(("first run", "re-run"), (first, second),
                                                                         rules_seconds):
         print(f"monitor flag, {label}: {seconds:.1f} s wall (process start, shared sets and merge into flags "
@@ -182,6 +204,10 @@ def main() -> None:
             f"{name} {rows:,} rows {set_seconds:.2f} s" for name, rows, set_seconds in shared))
     for rule_id, rule_status, rows, rule_seconds in per_rule:
         print(f"  {rule_seconds:7.3f} s  {rows if rows is not None else '-':>9} rows  {rule_status:<7} {rule_id}")
+    if report:
+        seconds, rss, status, week, csv_rows, csv_bytes = report
+        print(f"monitor report --week {week}: {seconds:.1f} s wall, peak RSS {rss:.2f} GiB, exit {status}; "
+              f"flags.csv {csv_rows:,} rows, {csv_bytes / 2**20:,.0f} MiB")
 
 
 if __name__ == "__main__":

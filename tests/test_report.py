@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,9 +20,11 @@ import pytest
 import structlog
 
 from monitor.config import Settings, parse_datetime
-from monitor.report import last_complete_week, parse_week, week_containing, write_report
 from monitor.formulas import neutralise
+from monitor.report import last_complete_week, parse_week, week_containing, write_report
+from monitor.report.data import HTML_OPPORTUNITIES, parse_moment
 from monitor.report.render import HTML_ROWS_PER_RULE
+from monitor.report.weeks import KYIV
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 WEEK = "2026-W47"
@@ -249,6 +252,71 @@ def test_per_rule_tables_cap_rows_and_the_csv_has_them_all(report):
     assert increase["link"].startswith("https://prozorro.gov.ua/tender/UA-")
 
 
+def test_many_opportunities_show_the_soonest_and_count_them_all(sample_db, db_path, tmp_path):
+    # more open opportunities than the page shows, several times over, deadlines in no particular order
+    extra = 2 * HTML_OPPORTUNITIES + 37
+    con = duckdb.connect(str(db_path))
+    try:
+        tenders = con.execute("SELECT ocid, tender_public_id FROM processes WHERE tender_public_id IS NOT NULL "
+                              f"ORDER BY ocid LIMIT {extra}").fetchall()
+        for index, (ocid, tender_public_id) in enumerate(tenders):
+            deadline = (datetime(2026, 11, 24, tzinfo=KYIV)
+                        + timedelta(days=(index * 7919) % 40, hours=(index * 31) % 24)).isoformat()
+            _flag(con, "opportunity-planned-not-procured", "opportunity", "medium", ocid,
+                  {"tender_public_id": tender_public_id, "deadline": deadline, "amount": 1000 + index}, IN_WEEK)
+        every_deadline = sorted(parse_moment(json.loads(evidence)["deadline"]) for (evidence,) in con.execute(
+            "SELECT evidence::VARCHAR FROM flags WHERE kind = 'opportunity' AND resolved_at IS NULL").fetchall())
+    finally:
+        con.close()
+    assert len(every_deadline) == extra + 2  # the sample's two open opportunities have deadlines too
+    result = write_report(settings_for(db_path), WEEK, tmp_path / "many")
+    html = result.html.read_text(encoding="utf-8")
+    rows = parse(html).tables["opportunities-table"][1:]
+    assert len(rows) == HTML_OPPORTUNITIES
+    shown = [datetime.strptime(row[0][:16], "%Y-%m-%d %H:%M").replace(tzinfo=KYIV) for row in rows]
+    assert shown == every_deadline[:HTML_OPPORTUNITIES]  # the soonest of all, in order
+    assert result.counts["opportunities_open"] == len(every_deadline)
+    assert f"and {grouped(len(every_deadline) - HTML_OPPORTUNITIES)} more: see flags.csv" in html.replace("\u00a0", " ")
+    flags_csv = list(csv.DictReader(io.StringIO(result.csv.read_text(encoding="utf-8-sig"))))
+    assert sum(1 for r in flags_csv if r["rule_id"] == "opportunity-planned-not-procured") == extra
+
+
+def test_flags_csv_is_in_report_order_and_the_same_every_time(sample_db, db_path, tmp_path):
+    con = duckdb.connect(str(db_path))
+    try:  # two rules flag one process at the same moment with the same amount: a tie broken by rule id
+        ocid, tender_public_id = con.execute("SELECT ocid, tender_public_id FROM processes "
+                                             "WHERE tender_public_id IS NOT NULL ORDER BY ocid DESC LIMIT 1").fetchone()
+        for rule_id in ("cardinal-r036-lowest-bid-disqualified", "cardinal-r018-single-bid"):
+            _flag(con, rule_id, "anomaly", "medium", ocid, {"tender_public_id": tender_public_id, "amount": 777},
+                  IN_WEEK)
+    finally:
+        con.close()
+    first = write_report(settings_for(db_path), WEEK, tmp_path / "first").csv.read_bytes()
+    second = write_report(settings_for(db_path), WEEK, tmp_path / "second").csv.read_bytes()
+    assert first == second
+    rows = list(csv.DictReader(io.StringIO(first.decode("utf-8-sig"))))
+    status_order = {"new": 0, "open": 1, "resolved": 2}
+    keys = [(status_order[r["status"]], -float(r["amount"] or 0), r["first_seen"], r["subject_id"], r["rule_id"])
+            for r in rows]
+    assert keys == sorted(keys)
+    tied = [r["rule_id"] for r in rows if r["subject_id"] == ocid and r["amount"] == "777.0"]
+    assert tied == ["cardinal-r018-single-bid", "cardinal-r036-lowest-bid-disqualified"]
+
+
+def test_a_failure_while_writing_leaves_the_earlier_report_whole(sample_db, db_path, tmp_path, monkeypatch):
+    out = tmp_path / "kept"
+    write_report(settings_for(db_path), WEEK, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(data):
+        raise RuntimeError("template error")
+
+    monkeypatch.setattr("monitor.report.render_markdown", broken)
+    with pytest.raises(RuntimeError, match="template error"):
+        write_report(settings_for(db_path), WEEK, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no half-written file, no temporary left
+
+
 def test_ocds_process_without_tender_id_is_shown_without_a_link(sample_db, db_path, report, tmp_path):
     result, html = report
     section = html[html.index('id="rule-anomaly-split-purchases-below-threshold"'):]
@@ -298,7 +366,7 @@ def test_ukrainian_text_and_sections(report):
     assert order == sorted(order)
     markdown = result.md.read_text(encoding="utf-8")
     assert markdown.startswith("# Weekly procurement report 2026-W47") and "область" in markdown
-    assert f"(https://prozorro.gov.ua/tender/" in markdown
+    assert "(https://prozorro.gov.ua/tender/" in markdown
     for footer in ("Generated at", "Clock", "Database", "Schema version"):
         assert f"<dt>{footer}</dt>" in html
 

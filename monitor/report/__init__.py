@@ -17,7 +17,7 @@ from monitor import __version__
 from monitor.config import Settings
 from monitor.report.data import collect
 from monitor.report.meta import category_infos, rule_infos
-from monitor.report.render import render_csv, render_html, render_markdown
+from monitor.report.render import render_html, render_markdown
 from monitor.report.weeks import Week, last_complete_week, parse_week, week_containing
 from monitor.store import connect_read_only
 from monitor.store.db import current_schema_version
@@ -44,21 +44,17 @@ def default_out_dir(week: str) -> Path:
     return Path("data") / "reports" / week
 
 
-def _write_atomically(path: Path, text: str, encoding: str) -> None:
-    """Write beside the target and rename: a reader never sees half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("w", encoding=encoding, newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
 def write_report(settings: Settings, week: str | None = None, out_dir: Path | None = None) -> ReportResult:
     """Write report.html, report.md and flags.csv for ``week`` (default: the last complete ISO week
     before the clock, ``settings.as_of`` or now, Kyiv time) into ``out_dir`` (default data/reports/<week>/).
+
+    Each file is written beside its target and renamed into place once all three are complete: a reader
+    never sees half a file, and a failure leaves the earlier report as it was. flags.csv is written while
+    the flags are read, so the report never holds every flag in memory.
 
     Raises ValueError for a malformed week and monitor.store.StoreError when the database is missing.
     """
@@ -66,20 +62,29 @@ def write_report(settings: Settings, week: str | None = None, out_dir: Path | No
     clock = settings.as_of or generated_at
     chosen = parse_week(week) if week else last_complete_week(clock)
     target = Path(out_dir) if out_dir else default_out_dir(chosen.label)
+    paths = {name: target / name for name in ("report.html", "report.md", "flags.csv")}
+    written: dict[Path, Path] = {}  # temporary file -> its place
     con = connect_read_only(settings.db_path)
     try:
-        data = collect(
-            con, week=chosen, clock=clock, clock_pinned=settings.as_of is not None, generated_at=generated_at,
-            db_path=str(settings.db_path), schema_version=current_schema_version(con), version=__version__,
-            rules=rule_infos(), categories=category_infos(), raw_config=settings.raw)
+        target.mkdir(parents=True, exist_ok=True)
+        written[_temporary(paths["flags.csv"])] = paths["flags.csv"]
+        # the byte-order mark makes Excel read the CSV as UTF-8
+        with _temporary(paths["flags.csv"]).open("w", encoding="utf-8-sig", newline="") as flags_csv:
+            data = collect(
+                con, week=chosen, clock=clock, clock_pinned=settings.as_of is not None, generated_at=generated_at,
+                db_path=str(settings.db_path), schema_version=current_schema_version(con), version=__version__,
+                rules=rule_infos(), categories=category_infos(), raw_config=settings.raw, flags_csv=flags_csv)
+        for name, text in (("report.html", render_html(data)), ("report.md", render_markdown(data))):
+            written[_temporary(paths[name])] = paths[name]
+            _temporary(paths[name]).write_text(text, encoding="utf-8", newline="")
+        for temporary, place in written.items():
+            os.replace(temporary, place)
+    except BaseException:
+        for temporary in written:
+            temporary.unlink(missing_ok=True)
+        raise
     finally:
         con.close()
-    html, markdown, flags_csv = render_html(data), render_markdown(data), render_csv(data)
-    target.mkdir(parents=True, exist_ok=True)
-    paths = {name: target / name for name in ("report.html", "report.md", "flags.csv")}
-    _write_atomically(paths["report.html"], html, "utf-8")
-    _write_atomically(paths["report.md"], markdown, "utf-8")
-    _write_atomically(paths["flags.csv"], flags_csv, "utf-8-sig")  # the BOM makes Excel read UTF-8
     all_processes = data.categories[0]
     counts = {
         "processes_week": all_processes.processes_week,
@@ -89,8 +94,8 @@ def write_report(settings: Settings, week: str | None = None, out_dir: Path | No
         "flags_still_open": data.summary_total("still_open"),
         "flags_resolved": data.summary_total("resolved"),
         "flags_open": data.summary_total("open_at_end"),
-        "opportunities_open": len(data.opportunities),
-        "csv_rows": len(data.flags),
+        "opportunities_open": data.opportunity_count,
+        "csv_rows": data.flag_count,
     }
     log.info("report written", week=chosen.label, out_dir=str(target), **counts)
     return ReportResult(week=chosen.label, out_dir=target, html=paths["report.html"], md=paths["report.md"],

@@ -12,17 +12,18 @@ Definitions (the report states them under each heading):
 
 from __future__ import annotations
 
+import csv
 import dataclasses
-import functools
 import re
-from collections import Counter, defaultdict
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 import duckdb
 import orjson
 
+from monitor.formulas import neutralise
 from monitor.report.meta import KINDS, SEVERITIES, CategoryInfo, RuleInfo
 from monitor.report.weeks import KYIV, Week
 
@@ -31,6 +32,15 @@ PROZORRO_PLAN_URL = "https://prozorro.gov.ua/plan/{}"
 CHART_QUARTERS = 8
 CHART_WEEKS = 12
 CHART_REGIONS = 10
+HTML_ROWS_PER_RULE = 50      # rows of each rule's table on the page; flags.csv has them all
+HTML_OPPORTUNITIES = 100     # rows of the opportunities table on the page
+_BATCH = 10_000              # flags read from the database at a time: the report never holds them all
+
+CSV_COLUMNS = (
+    "week", "status", "rule_id", "rule_title", "kind", "severity", "subject_type", "subject_id", "ocid",
+    "tender_public_id", "plan_public_id", "link", "title", "buyer_name", "buyer_id", "region", "amount",
+    "currency", "masked", "flag_value", "deadline", "first_seen", "last_seen", "resolved_at", "evidence",
+)
 
 # evidence keys shown in their own columns (or used for the link), so not repeated under "evidence"
 _SHOWN_KEYS = {
@@ -106,30 +116,30 @@ class SummaryRow:
 
 @dataclasses.dataclass
 class RuleSection:
-    rule: RuleInfo
-    rows: list[FlagRow]
+    """One rule's table: its first HTML_ROWS_PER_RULE flags in report order, and counts over all of them."""
 
-    @functools.cached_property
-    def _counts(self) -> Counter[str]:
-        return Counter(row.status for row in self.rows)
+    rule: RuleInfo
+    rows: list[FlagRow] = dataclasses.field(default_factory=list)
+    total: int = 0
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    columns: set[str] = dataclasses.field(default_factory=set)  # the optional columns any of its flags fills
 
     def count(self, status: str) -> int:
-        return self._counts[status]
+        return self.counts.get(status, 0)
 
-    @property
-    def columns(self) -> set[str]:
-        """The optional columns any row fills: a rule about regions has no buyer and no value to show."""
-        shown = set()
-        for row in self.rows:
-            if row.subject_type != "region":
-                shown.add("subject")
-            if row.buyer_name or row.buyer_id:
-                shown.add("buyer")
-            if row.region:
-                shown.add("region")
-            if row.amount is not None or row.masked:
-                shown.add("value")
-        return shown
+    def add(self, row: FlagRow) -> None:
+        self.total += 1
+        self.counts[row.status] = self.counts.get(row.status, 0) + 1
+        if len(self.rows) < HTML_ROWS_PER_RULE:
+            self.rows.append(row)
+        if row.subject_type != "region":  # a rule about regions has no buyer and no value to show
+            self.columns.add("subject")
+        if row.buyer_name or row.buyer_id:
+            self.columns.add("buyer")
+        if row.region:
+            self.columns.add("region")
+        if row.amount is not None or row.masked:
+            self.columns.add("value")
 
 
 @dataclasses.dataclass
@@ -145,8 +155,9 @@ class ReportData:
     main_currency: str
     categories: list[CategoryRow]
     summary: list[SummaryRow]
-    flags: list[FlagRow]
-    opportunities: list[FlagRow]
+    flag_count: int  # flags of the week: the rows of flags.csv
+    opportunities: list[FlagRow]  # the first HTML_OPPORTUNITIES open ones, soonest deadline first
+    opportunity_count: int
     sections: list[RuleSection]
     quiet_rules: list[RuleInfo]
     failed_rules: list[tuple[str, str]]
@@ -232,7 +243,16 @@ def _status(first_seen: datetime, resolved_at: datetime | None, week: Week) -> s
     return "open"
 
 
-_FLAGS_SQL = """
+# the amount a flag is shown with, as _flag_row reads it (the evidence's amount or value_amount, else the
+# process's value; none for masked processes), so that the database hands the flags over in report order
+_EVIDENCE_NUMBER = """CASE json_type(f.evidence, '{path}') WHEN 'VARCHAR'
+    THEN TRY_CAST(json_extract_string(f.evidence, '{path}') AS DOUBLE)
+    WHEN 'BIGINT' THEN json_extract(f.evidence, '{path}')::DOUBLE WHEN 'UBIGINT' THEN json_extract(f.evidence, '{path}')::DOUBLE
+    WHEN 'DOUBLE' THEN json_extract(f.evidence, '{path}')::DOUBLE END"""
+_SHOWN_AMOUNT = f"""CASE WHEN coalesce(p.is_masked, false) THEN NULL
+    ELSE coalesce(TRY(CASE WHEN json_exists(f.evidence, '$.amount') THEN {_EVIDENCE_NUMBER.format(path="$.amount")}
+                          ELSE {_EVIDENCE_NUMBER.format(path="$.value_amount")} END), p.value_amount) END"""
+_FLAGS_SQL = f"""
 SELECT f.rule_id, f.kind, f.severity, f.subject_type, f.subject_id, f.ocid, f.value, f.evidence::VARCHAR,
        f.first_seen, f.last_seen, f.resolved_at,
        p.tender_public_id, p.title, p.buyer_id, p.buyer_name, p.region, p.value_amount, p.value_currency,
@@ -241,58 +261,82 @@ FROM flags f
 LEFT JOIN processes p ON p.ocid = f.ocid
 LEFT JOIN organizations o ON o.org_id = f.subject_id
 WHERE f.first_seen < $end AND (f.resolved_at IS NULL OR f.resolved_at >= $start)
+ORDER BY CASE WHEN f.resolved_at >= $start AND f.resolved_at < $end THEN 2 WHEN f.first_seen >= $start THEN 0 ELSE 1 END,
+         -coalesce({_SHOWN_AMOUNT}, 0), f.first_seen, f.subject_id, f.rule_id, f.ocid
 """
 
 
+def _flag_row(record: tuple, week: Week, rules: dict[str, RuleInfo], pages: dict[str, str]) -> FlagRow:
+    (rule_id, kind, severity, subject_type, subject_id, ocid, value, evidence_text, first_seen, last_seen,
+     resolved_at, p_tender, p_title, p_buyer_id, p_buyer_name, p_region, p_amount, p_currency, masked, source,
+     org_name, org_region) = record
+    try:
+        evidence = orjson.loads(evidence_text) if evidence_text else {}
+    except orjson.JSONDecodeError:
+        evidence = {"evidence": evidence_text}
+    if not isinstance(evidence, dict):
+        evidence = {"evidence": evidence}
+    tender_public_id = _text(evidence.get("tender_public_id")) or _text(p_tender)
+    plan_public_id = _text(evidence.get("plan_public_id"))
+    amount = _number(evidence.get("amount", evidence.get("value_amount")))
+    currency = _text(evidence.get("currency", evidence.get("value_currency")))
+    if amount is None and not masked:
+        amount, currency = _number(p_amount), _text(p_currency) or currency
+    if tender_public_id:
+        link, label = PROZORRO_TENDER_URL.format(quote(tender_public_id, safe="-")), tender_public_id
+    elif plan_public_id:
+        link, label = PROZORRO_PLAN_URL.format(quote(plan_public_id, safe="-")), plan_public_id
+    elif ocid and source in pages:
+        link, label = pages[source].replace("{ocid}", quote(ocid, safe="-")), ocid
+    else:
+        link, label = None, ocid or subject_id
+    is_organization = subject_type in ("buyer", "procuring-entity", "tenderer")
+    rule = rules.get(rule_id)
+    return FlagRow(
+        rule_id=rule_id, rule_title=rule.title if rule else rule_id, kind=kind, severity=severity,
+        subject_type=subject_type, subject_id=subject_id, ocid=ocid, flag_value=value, evidence=evidence,
+        first_seen=first_seen, last_seen=last_seen, resolved_at=resolved_at,
+        status=_status(first_seen, resolved_at, week),
+        tender_public_id=tender_public_id, plan_public_id=plan_public_id,
+        title=_text(evidence.get("title")) or _text(p_title),
+        buyer_name=_text(evidence.get("buyer_name")) or _text(p_buyer_name)
+        or (_text(org_name) if subject_type in ("buyer", "procuring-entity") else None),
+        buyer_id=_text(evidence.get("buyer_id")) or _text(p_buyer_id)
+        or (subject_id if subject_type in ("buyer", "procuring-entity") else None),
+        region=_text(evidence.get("region")) or _text(p_region) or (_text(org_region) if is_organization else None)
+        or (subject_id if subject_type == "region" else None),
+        amount=None if masked else amount, currency=currency, masked=bool(masked),
+        deadline=_deadline(evidence),
+        link=link,
+        subject_label=(f"{org_name} ({subject_id})" if subject_type == "tenderer" and org_name else label),
+    )
+
+
 def _flag_rows(con: duckdb.DuckDBPyConnection, week: Week, rules: dict[str, RuleInfo],
-               pages: dict[str, str]) -> list[FlagRow]:
-    rows = []
-    for (rule_id, kind, severity, subject_type, subject_id, ocid, value, evidence_text, first_seen, last_seen,
-         resolved_at, p_tender, p_title, p_buyer_id, p_buyer_name, p_region, p_amount, p_currency, masked, source,
-         org_name, org_region) in con.execute(_FLAGS_SQL, {"start": week.start, "end": week.end}).fetchall():
-        try:
-            evidence = orjson.loads(evidence_text) if evidence_text else {}
-        except orjson.JSONDecodeError:
-            evidence = {"evidence": evidence_text}
-        if not isinstance(evidence, dict):
-            evidence = {"evidence": evidence}
-        tender_public_id = _text(evidence.get("tender_public_id")) or _text(p_tender)
-        plan_public_id = _text(evidence.get("plan_public_id"))
-        amount = _number(evidence.get("amount", evidence.get("value_amount")))
-        currency = _text(evidence.get("currency", evidence.get("value_currency")))
-        if amount is None and not masked:
-            amount, currency = _number(p_amount), _text(p_currency) or currency
-        if tender_public_id:
-            link, label = PROZORRO_TENDER_URL.format(quote(tender_public_id, safe="-")), tender_public_id
-        elif plan_public_id:
-            link, label = PROZORRO_PLAN_URL.format(quote(plan_public_id, safe="-")), plan_public_id
-        elif ocid and source in pages:
-            link, label = pages[source].replace("{ocid}", quote(ocid, safe="-")), ocid
-        else:
-            link, label = None, ocid or subject_id
-        is_organization = subject_type in ("buyer", "procuring-entity", "tenderer")
-        rule = rules.get(rule_id)
-        rows.append(FlagRow(
-            rule_id=rule_id, rule_title=rule.title if rule else rule_id, kind=kind, severity=severity,
-            subject_type=subject_type, subject_id=subject_id, ocid=ocid, flag_value=value, evidence=evidence,
-            first_seen=first_seen, last_seen=last_seen, resolved_at=resolved_at,
-            status=_status(first_seen, resolved_at, week),
-            tender_public_id=tender_public_id, plan_public_id=plan_public_id,
-            title=_text(evidence.get("title")) or _text(p_title),
-            buyer_name=_text(evidence.get("buyer_name")) or _text(p_buyer_name)
-            or (_text(org_name) if subject_type in ("buyer", "procuring-entity") else None),
-            buyer_id=_text(evidence.get("buyer_id")) or _text(p_buyer_id)
-            or (subject_id if subject_type in ("buyer", "procuring-entity") else None),
-            region=_text(evidence.get("region")) or _text(p_region) or (_text(org_region) if is_organization else None)
-            or (subject_id if subject_type == "region" else None),
-            amount=None if masked else amount, currency=currency, masked=bool(masked),
-            deadline=_deadline(evidence),
-            link=link,
-            subject_label=(f"{org_name} ({subject_id})" if subject_type == "tenderer" and org_name else label),
-        ))
-    order = {"new": 0, "open": 1, "resolved": 2}
-    rows.sort(key=lambda r: (order[r.status], -(r.amount or 0), r.first_seen, r.subject_id))
-    return rows
+               pages: dict[str, str]) -> Iterator[FlagRow]:
+    """The week's flags in report order (new, still open, resolved; largest amount first; oldest first),
+    read a batch at a time."""
+    cursor = con.execute(_FLAGS_SQL, {"start": week.start, "end": week.end})
+    while batch := cursor.fetchmany(_BATCH):
+        for record in batch:
+            yield _flag_row(record, week, rules, pages)
+
+
+def _kyiv_iso(moment: datetime | None) -> str:
+    return moment.astimezone(KYIV).isoformat() if moment else ""
+
+
+def csv_row(week: Week, row: FlagRow) -> list[Any]:
+    """The flags.csv line of ``row``: text a spreadsheet would run as a formula gets a leading apostrophe."""
+    return [neutralise(v) for v in (
+        week.label, row.status, row.rule_id, row.rule_title, row.kind, row.severity, row.subject_type,
+        row.subject_id, row.ocid or "", row.tender_public_id or "", row.plan_public_id or "", row.link or "",
+        row.title or "", row.buyer_name or "", row.buyer_id or "", row.region or "",
+        "" if row.amount is None else row.amount, row.currency or "", "yes" if row.masked else "no",
+        "" if row.flag_value is None else row.flag_value, _kyiv_iso(row.deadline), _kyiv_iso(row.first_seen),
+        _kyiv_iso(row.last_seen), _kyiv_iso(row.resolved_at),
+        orjson.dumps(row.evidence).decode() if row.evidence else "",
+    )]
 
 
 def _categories(con: duckdb.DuckDBPyConnection, week: Week, infos: list[CategoryInfo]) -> list[CategoryRow]:
@@ -335,20 +379,23 @@ def _categories(con: duckdb.DuckDBPyConnection, week: Week, infos: list[Category
     return list(rows.values())
 
 
-def _summary(con: duckdb.DuckDBPyConnection, week: Week, previous: Week, flags: list[FlagRow]) -> list[SummaryRow]:
-    rows = {(k, s): SummaryRow(k, s) for k in KINDS for s in SEVERITIES}
-    for row in flags:
-        line = rows.setdefault((row.kind, row.severity), SummaryRow(row.kind, row.severity))
-        line.new += row.first_seen >= week.start  # resolved the same week included, unlike status "new"
-        line.still_open += row.status == "open"
-        line.resolved += row.status == "resolved"
-        if row.resolved_at is None or row.resolved_at >= week.end:
-            line.open_at_end += 1
+def _count_in_summary(lines: dict[tuple[str, str], SummaryRow], row: FlagRow, week: Week) -> None:
+    line = lines.setdefault((row.kind, row.severity), SummaryRow(row.kind, row.severity))
+    line.new += row.first_seen >= week.start  # resolved the same week included, unlike status "new"
+    line.still_open += row.status == "open"
+    line.resolved += row.status == "resolved"
+    if row.resolved_at is None or row.resolved_at >= week.end:
+        line.open_at_end += 1
+
+
+def _summary(con: duckdb.DuckDBPyConnection, previous: Week,
+             lines: dict[tuple[str, str], SummaryRow]) -> list[SummaryRow]:
+    """The week's lines (counted while the flags were read) with the previous week's new flags beside them."""
     for kind, severity, count in con.execute(
             "SELECT kind, severity, count(*) FROM flags WHERE first_seen >= $start AND first_seen < $end GROUP BY ALL",
             {"start": previous.start, "end": previous.end}).fetchall():
-        rows.setdefault((kind, severity), SummaryRow(kind, severity)).new_previous = count
-    return [r for r in rows.values() if r.new or r.new_previous or r.still_open or r.resolved or r.open_at_end]
+        lines.setdefault((kind, severity), SummaryRow(kind, severity)).new_previous = count
+    return [r for r in lines.values() if r.new or r.new_previous or r.still_open or r.resolved or r.open_at_end]
 
 
 def _main_currency(con: duckdb.DuckDBPyConnection) -> str:
@@ -430,29 +477,47 @@ def _failed_rules(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 
 def collect(con: duckdb.DuckDBPyConnection, *, week: Week, clock: datetime, clock_pinned: bool,
             generated_at: datetime, db_path: str, schema_version: int, version: str,
-            rules: dict[str, RuleInfo], categories: list[CategoryInfo], raw_config: dict[str, Any]) -> ReportData:
-    """Everything the report shows for ``week``, read through ``con`` (read-only is enough)."""
+            rules: dict[str, RuleInfo], categories: list[CategoryInfo], raw_config: dict[str, Any],
+            flags_csv: TextIO | None = None) -> ReportData:
+    """Everything the report shows for ``week``, read through ``con`` (read-only is enough).
+
+    The week's flags are read once, in report order, a batch at a time: each goes to ``flags_csv`` (the
+    header first) when given, and to the counts; only the rows the page shows are kept.
+    """
     previous = week.shifted(-1)
-    flags = _flag_rows(con, week, rules, _publisher_pages(raw_config))
-    opportunities = sorted(  # soonest deadline first; those without a deadline after them, largest first
-        (r for r in flags if r.kind == "opportunity" and r.status != "resolved"),
-        key=lambda r: (r.deadline is None, r.deadline or clock, -(r.amount or 0), r.subject_id))
-    grouped: dict[str, list[FlagRow]] = defaultdict(list)
-    for row in flags:
-        grouped[row.rule_id].append(row)
+    writer = csv.writer(flags_csv, lineterminator="\r\n") if flags_csv is not None else None
+    if writer:
+        writer.writerow(CSV_COLUMNS)
     infos = dict(rules)
-    for rule_id, rows in grouped.items():
-        if rule_id not in infos:  # its rule file is gone: keep the flags, name them by id
-            infos[rule_id] = RuleInfo(rule_id, rule_id, rows[0].kind, rows[0].severity, "")
+    sections: dict[str, RuleSection] = {}
+    lines = {(k, s): SummaryRow(k, s) for k in KINDS for s in SEVERITIES}
+    opportunities: list[FlagRow] = []
+    opportunity_count = flag_count = 0
+
+    def opportunity_order(row: FlagRow) -> tuple:  # soonest deadline first; those without one after, largest first
+        return (row.deadline is None, row.deadline or clock, -(row.amount or 0), row.subject_id)
+
+    for row in _flag_rows(con, week, rules, _publisher_pages(raw_config)):
+        flag_count += 1
+        if writer:
+            writer.writerow(csv_row(week, row))
+        _count_in_summary(lines, row, week)
+        if row.rule_id not in infos:  # its rule file is gone: keep the flags, name them by id
+            infos[row.rule_id] = RuleInfo(row.rule_id, row.rule_id, row.kind, row.severity, "")
+        sections.setdefault(row.rule_id, RuleSection(infos[row.rule_id])).add(row)
+        if row.kind == "opportunity" and row.status != "resolved":
+            opportunity_count += 1
+            opportunities.append(row)
+            if len(opportunities) >= 2 * HTML_OPPORTUNITIES:  # a stable sort keeps the read order on ties
+                opportunities = sorted(opportunities, key=opportunity_order)[:HTML_OPPORTUNITIES]
+    opportunities = sorted(opportunities, key=opportunity_order)[:HTML_OPPORTUNITIES]
     severity_order = {s: i for i, s in enumerate(SEVERITIES)}
     kind_order = {k: i for i, k in enumerate(KINDS)}
 
     def rule_order(rule: RuleInfo) -> tuple:
         return (kind_order.get(rule.kind, 9), severity_order.get(rule.severity, 9), rule.id)
 
-    sections = [RuleSection(infos[rule_id], rows) for rule_id, rows in grouped.items()]
-    sections.sort(key=lambda s: rule_order(s.rule))
-    quiet = sorted((r for r in rules.values() if r.id not in grouped), key=rule_order)
+    quiet = sorted((r for r in rules.values() if r.id not in sections), key=rule_order)
     currency = _main_currency(con)
     newest = con.execute("SELECT max(date_modified) FROM raw_records").fetchone()[0]
     last_run = con.execute(
@@ -462,8 +527,9 @@ def collect(con: duckdb.DuckDBPyConnection, *, week: Week, clock: datetime, cloc
         week=week, previous=previous, clock=clock, clock_pinned=clock_pinned, generated_at=generated_at,
         db_path=db_path, schema_version=schema_version, version=version, main_currency=currency,
         categories=_categories(con, week, categories),
-        summary=_summary(con, week, previous, flags),
-        flags=flags, opportunities=opportunities, sections=sections, quiet_rules=quiet,
+        summary=_summary(con, previous, lines),
+        flag_count=flag_count, opportunities=opportunities, opportunity_count=opportunity_count,
+        sections=sorted(sections.values(), key=lambda section: rule_order(section.rule)), quiet_rules=quiet,
         failed_rules=_failed_rules(con),
         spend_by_quarter=_spend_by_quarter(con, week, currency, categories),
         spend_by_region=_spend_by_region(con, week, currency),

@@ -1,44 +1,35 @@
-"""Render the report data as HTML and Markdown (Jinja2) and the flags as CSV.
+"""Render the report data as HTML and Markdown (Jinja2); flags.csv is written while the data is read.
 
 Untrusted text (titles, names, evidence) never runs: the HTML environment autoescapes everything;
 the Markdown environment escapes every value it prints (Markdown and HTML punctuation) unless it
-is markup built here; CSV text cells that a spreadsheet would read as a formula get a leading
-apostrophe.
+is markup built here.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from monitor.formulas import neutralise
 from monitor.report import charts
-from monitor.report.data import FlagRow, ReportData
+from monitor.report.data import (
+    HTML_OPPORTUNITIES,
+    HTML_ROWS_PER_RULE,
+    FlagRow,
+    ReportData,
+)
 from monitor.report.weeks import KYIV
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-HTML_ROWS_PER_RULE = 50
-HTML_OPPORTUNITIES = 100
 NBSP = "\u00a0"
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$")
 _LINE_BREAKS = re.compile(r"\s*[\r\n\t\v\f\u2028\u2029]+\s*")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}#|~!])")
-
-CSV_COLUMNS = (
-    "week", "status", "rule_id", "rule_title", "kind", "severity", "subject_type", "subject_id", "ocid",
-    "tender_public_id", "plan_public_id", "link", "title", "buyer_name", "buyer_id", "region", "amount",
-    "currency", "masked", "flag_value", "deadline", "first_seen", "last_seen", "resolved_at", "evidence",
-)
-
 
 def number(value: float | int | None, decimals: int | None = None) -> str:
     """Grouped with no-break spaces, as Ukrainian readers write them: 12 345 678."""
@@ -176,25 +167,3 @@ def render_html(data: ReportData) -> str:
 
 def render_markdown(data: ReportData) -> str:
     return _environment(markdown=True).get_template("report.md.j2").render(_context(data))
-
-
-def render_csv(data: ReportData) -> str:
-    """Every flag of the week (new, still open, resolved) with its evidence; UTF-8 BOM added on write."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-
-    def iso(moment: datetime | None) -> str:
-        return moment.astimezone(KYIV).isoformat() if moment else ""
-
-    for row in data.flags:
-        writer.writerow([neutralise(v) for v in (
-            data.week.label, row.status, row.rule_id, row.rule_title, row.kind, row.severity, row.subject_type,
-            row.subject_id, row.ocid or "", row.tender_public_id or "", row.plan_public_id or "", row.link or "",
-            row.title or "", row.buyer_name or "", row.buyer_id or "", row.region or "",
-            "" if row.amount is None else row.amount, row.currency or "", "yes" if row.masked else "no",
-            "" if row.flag_value is None else row.flag_value, iso(row.deadline), iso(row.first_seen),
-            iso(row.last_seen), iso(row.resolved_at),
-            orjson.dumps(row.evidence).decode() if row.evidence else "",
-        )])
-    return buffer.getvalue()
