@@ -164,6 +164,7 @@ def _timed_report(db: Path, out: Path) -> tuple[float, float, int, str, int, int
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.monotonic() - started
     flags_csv = out / "flags.csv"
+    csv.field_size_limit(sys.maxsize)  # a rule's evidence (a list of processes) can be long
     with flags_csv.open(encoding="utf-8-sig", newline="") as handle:
         rows = sum(1 for _ in csv.reader(handle)) - 1
     return seconds, usage.ru_maxrss / 2**20, status >> 8, week, rows, flags_csv.stat().st_size
