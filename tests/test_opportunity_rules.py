@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -98,3 +99,37 @@ def test_unit_price_outlier_gives_the_peer_median_and_the_tariff(tmp_path):
     assert flag["value"] == pytest.approx(evidence["unit_price"] / evidence["peer_median"], rel=1e-2)
     assert evidence["unit"] == "особа" and evidence["peers"] >= 5
     assert evidence["reference_tariff"] == pytest.approx(636.78)  # MoH order 1556, PWID package per client
+
+
+def test_no_market_evidence_lists_the_twenty_latest_failures_and_counts_them_all(tmp_path):
+    """A buyer with many failed tenders: the evidence must still fit a spreadsheet cell."""
+    rule = BY_ID["opportunity-no-market-repeated"]
+    fixture = rule.path.parent / next(e["flagged"] for e in rule.examples if "flagged" in e)
+    lines = fixture.read_text(encoding="utf-8").splitlines()
+    first = lines[0]
+    start = datetime.fromisoformat("2026-02-09T00:00:00+02:00")
+    for copy in range(1, 23):  # the first failed tender again, a week later each time
+        def shifted(match: re.Match, weeks: int = copy) -> str:
+            moment = datetime.fromisoformat(match.group(0)) + timedelta(weeks=weeks)
+            return moment.isoformat()
+        text = re.sub(r"2026-02-\d\dT\d\d:\d\d:\d\d\+02:00", shifted, first)
+        text = text.replace("UA-2026-02-09-010131-a", f"UA-2026-02-09-0{20000 + copy}-a")
+        text = text.replace('"id": "a1f31e135b09f4f2c8a6a43467b0f36d"', f'"id": "{copy:032x}"')
+        lines.append(text)
+    many = tmp_path / "many-failures.jsonl"
+    many.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    db = tmp_path / "many.duckdb"
+    load_into(db, [many])
+    assert not evaluate(db, [rule]).failed
+    with duckdb.connect(str(db), read_only=True) as con:
+        (evidence,) = con.execute("SELECT evidence FROM flags WHERE rule_id = ?", [rule.id]).fetchone()
+        failed_on = [d for (d,) in con.execute(
+            "SELECT CAST(timezone('Europe/Kyiv', date_modified) AS DATE)::VARCHAR FROM processes ORDER BY 1").fetchall()]
+    evidence = json.loads(evidence)
+    assert evidence["failures"] == len(lines) == 25
+    listed = evidence["failed_tenders"]
+    assert len(listed) == 20
+    assert [t["date"] for t in listed] == sorted(t["date"] for t in listed)  # oldest first
+    assert listed[-1]["tender_public_id"] == evidence["tender_public_id"]  # ends with the most recent
+    assert listed[0]["date"] > failed_on[0]  # the oldest failures are counted, not listed
+    assert len(json.dumps(evidence, ensure_ascii=False)) < 32_767
