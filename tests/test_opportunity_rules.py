@@ -107,7 +107,6 @@ def test_no_market_evidence_lists_the_twenty_latest_failures_and_counts_them_all
     fixture = rule.path.parent / next(e["flagged"] for e in rule.examples if "flagged" in e)
     lines = fixture.read_text(encoding="utf-8").splitlines()
     first = lines[0]
-    start = datetime.fromisoformat("2026-02-09T00:00:00+02:00")
     for copy in range(1, 23):  # the first failed tender again, a week later each time
         def shifted(match: re.Match, weeks: int = copy) -> str:
             moment = datetime.fromisoformat(match.group(0)) + timedelta(weeks=weeks)
