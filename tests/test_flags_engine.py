@@ -194,3 +194,15 @@ def test_the_clock_is_a_parameter_and_a_pinned_clock_stamps_the_history(tmp_path
         rows = con.execute("SELECT DISTINCT first_seen, evidence->>'evaluated_for' FROM flags "
                            "WHERE rule_id = 'clocked'").fetchall()
     assert len(rows) == 1 and rows[0][0] == pinned and rows[0][1].startswith("2026-11-20 10:00:00")
+
+
+def test_a_scope_naming_no_category_file_is_an_error(tmp_path, capsys):
+    path = write_rule(tmp_path, "scoped", "SELECT ocid AS subject_id, ocid FROM processes")
+    path.write_text(path.read_text(encoding="utf-8").replace("subject: process\n",
+                                                             "subject: process\nscope: {categories: [helth]}\n"),
+                    encoding="utf-8")
+    assert main(["rules", "check", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:6: scope.categories: unknown category 'helth'; known: " in err and "health.medicines" in err
+    path.write_text(path.read_text(encoding="utf-8").replace("[helth]", "[health.medicines]"), encoding="utf-8")
+    assert main(["rules", "check", str(tmp_path)]) == 0

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from monitor.classify.categories import CategoryError, load_categories
+from monitor.classify.categories import category_files
 from monitor.cli import BadInput, pass_app
 from monitor.config import parse_datetime
 from monitor.logs import show_progress
@@ -17,11 +17,10 @@ from monitor.flags.engine import Evaluation, evaluate
 from monitor.flags.rules import RuleError, load_rules
 
 
-def known_categories() -> set[str] | None:
-    try:
-        return {c.id for c in load_categories()}
-    except CategoryError:
-        return None  # reported by the classification step
+def known_categories() -> set[str]:
+    """The ids of the category files (each file's id is its name; the files themselves are checked by
+    the classification step and ``monitor rules check``), which a rule's scope may name."""
+    return {path.stem for path in category_files()}
 
 
 def evaluate_rules(db_path: Path, rule_ids: list[str] | None = None, memory_limit: str | None = None,
