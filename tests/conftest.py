@@ -196,6 +196,24 @@ def mutated(path: Path, change: Callable[[dict[str, Any]], Any]) -> dict[str, An
     return record
 
 
+RULE = """id: {id}
+title: Test rule
+kind: anomaly
+severity: low
+subject: process
+description: A rule written by the test.
+query: |
+  {query}
+"""
+
+
+def write_rule(folder: Path, rule_id: str, query: str) -> Path:
+    """A flag rule file ``folder/<rule_id>.yaml`` around ``query`` (the query starts on line 8)."""
+    path = folder / f"{rule_id}.yaml"
+    path.write_text(RULE.format(id=rule_id, query=query), encoding="utf-8")
+    return path
+
+
 def write_json(path: Path, value: Any) -> Path:
     path.write_text(json.dumps(value, ensure_ascii=False, indent=2), encoding="utf-8")
     return path

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import write_rule
 
 from monitor.cli import main
 from monitor.flags.engine import evaluate
@@ -14,23 +15,6 @@ from monitor.flags.rules import RuleError, load_rules
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "flags"
 R018 = Path(__file__).resolve().parent / "fixtures" / "cardinal" / "indicators" / "R018.jsonl"
-
-RULE = """id: {id}
-title: Test rule
-kind: anomaly
-severity: low
-subject: process
-description: A rule written by the test.
-query: |
-  {query}
-"""
-
-
-def write_rule(folder: Path, rule_id: str, query: str) -> Path:
-    path = folder / f"{rule_id}.yaml"
-    path.write_text(RULE.format(id=rule_id, query=query), encoding="utf-8")
-    return path
-
 
 def copy_rule(folder: Path, rule_id: str) -> Path:
     """The shipped R018 rule under another id, without its examples."""

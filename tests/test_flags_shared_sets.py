@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import write_rule
 from structlog.testing import capture_logs
 
 from monitor.cli import main
@@ -22,23 +23,6 @@ R036_DISQUALIFIED = RULES / "fixtures" / "cardinal-r036-lowest-disqualified.json
 
 # R018.jsonl: seven processes; number_of_tenderers is 1 in these five
 SINGLE_TENDERER = {"open", "selective", "limited", "direct", "missing"}
-
-RULE = """id: {id}
-title: Test rule
-kind: anomaly
-severity: low
-subject: process
-description: A rule written by the test.
-query: |
-  {query}
-"""
-
-
-def write_rule(folder: Path, rule_id: str, query: str) -> Path:
-    path = folder / f"{rule_id}.yaml"
-    path.write_text(RULE.format(id=rule_id, query=query), encoding="utf-8")
-    return path
-
 
 def write_set(folder: Path, name: str, text: str) -> Path:
     """``folder/shared/<name>.sql`` holding ``text``; returns its resolved path (as problems name it)."""
