@@ -16,6 +16,7 @@ from monitor.flags.rules import RuleError, load_rules
 RULES = Path(__file__).resolve().parent.parent / "rules" / "flags"
 R018 = Path(__file__).resolve().parent / "fixtures" / "cardinal" / "indicators" / "R018.jsonl"
 
+
 def copy_rule(folder: Path, rule_id: str) -> Path:
     """The shipped R018 rule under another id, without its examples."""
     text = (RULES / "cardinal-r018-single-bid.yaml").read_text(encoding="utf-8")

@@ -24,6 +24,7 @@ R036_DISQUALIFIED = RULES / "fixtures" / "cardinal-r036-lowest-disqualified.json
 # R018.jsonl: seven processes; number_of_tenderers is 1 in these five
 SINGLE_TENDERER = {"open", "selective", "limited", "direct", "missing"}
 
+
 def write_set(folder: Path, name: str, text: str) -> Path:
     """``folder/shared/<name>.sql`` holding ``text``; returns its resolved path (as problems name it)."""
     shared = folder / "shared"
