@@ -122,8 +122,8 @@ def test_no_market_evidence_lists_the_twenty_latest_failures_and_counts_them_all
     assert not evaluate(db, [rule]).failed
     with duckdb.connect(str(db), read_only=True) as con:
         (evidence,) = con.execute("SELECT evidence FROM flags WHERE rule_id = ?", [rule.id]).fetchone()
-        failed_on = [d for (d,) in con.execute(
-            "SELECT CAST(timezone('Europe/Kyiv', date_modified) AS DATE)::VARCHAR FROM processes ORDER BY 1").fetchall()]
+        failed_on = [d for (d,) in con.execute("SELECT CAST(timezone('Europe/Kyiv', date_modified) AS DATE)::VARCHAR "
+                                               "FROM processes ORDER BY 1").fetchall()]
     evidence = json.loads(evidence)
     assert evidence["failures"] == len(lines) == 25
     listed = evidence["failed_tenders"]

@@ -147,7 +147,8 @@ def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> tuple[
         for each in rule.shared:  # each rule lists a set after the sets it reads, so this order holds too
             needed.setdefault(each.name, each)
     existing = {name for (name,) in con.execute(
-        "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() WHERE NOT internal"
+    ).fetchall()}
     tables: dict[str, pa.Table] = {}
     errors: dict[str, str] = {}
     for name, each in needed.items():
@@ -156,7 +157,8 @@ def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> tuple[
         if failed_reads:
             errors[name] = f"it reads the shared set {failed_reads[0]}, which failed"
         elif name in existing:
-            errors[name] = f"its name is a table of the database, which it would hide from the rules; rename {each.path}"
+            errors[name] = (f"its name is a table of the database, which it would hide from the rules; "
+                            f"rename {each.path}")
         else:
             try:
                 tables[name] = _arrow(con.sql(each.query))

@@ -77,7 +77,8 @@ def load_shared(folders: list[Path], problems: list[str]) -> dict[str, SharedSet
                                 "rows); filter by the parameter in the rules instead")
             if len(problems) == before:
                 found[path.stem] = SharedSet(path.stem, text, _description(text), path)
-    resolved = {name: dataclasses.replace(each, reads=tuple(mentions(each.query, found))) for name, each in found.items()}
+    resolved = {name: dataclasses.replace(each, reads=tuple(mentions(each.query, found)))
+                for name, each in found.items()}
     loops = {name: _loop(name, resolved) for name in resolved}
     for name, loop in loops.items():
         if loop:

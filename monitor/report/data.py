@@ -245,9 +245,10 @@ def _status(first_seen: datetime, resolved_at: datetime | None, week: Week) -> s
 
 # the amount a flag is shown with, as _flag_row reads it (the evidence's amount or value_amount, else the
 # process's value; none for masked processes), so that the database hands the flags over in report order
-_EVIDENCE_NUMBER = """CASE json_type(f.evidence, '{path}') WHEN 'VARCHAR'
-    THEN TRY_CAST(json_extract_string(f.evidence, '{path}') AS DOUBLE)
-    WHEN 'BIGINT' THEN json_extract(f.evidence, '{path}')::DOUBLE WHEN 'UBIGINT' THEN json_extract(f.evidence, '{path}')::DOUBLE
+_EVIDENCE_NUMBER = """CASE json_type(f.evidence, '{path}')
+    WHEN 'VARCHAR' THEN TRY_CAST(json_extract_string(f.evidence, '{path}') AS DOUBLE)
+    WHEN 'BIGINT' THEN json_extract(f.evidence, '{path}')::DOUBLE
+    WHEN 'UBIGINT' THEN json_extract(f.evidence, '{path}')::DOUBLE
     WHEN 'DOUBLE' THEN json_extract(f.evidence, '{path}')::DOUBLE END"""
 _SHOWN_AMOUNT = f"""CASE WHEN coalesce(p.is_masked, false) THEN NULL
     ELSE coalesce(TRY(CASE WHEN json_exists(f.evidence, '$.amount') THEN {_EVIDENCE_NUMBER.format(path="$.amount")}
@@ -261,7 +262,8 @@ FROM flags f
 LEFT JOIN processes p ON p.ocid = f.ocid
 LEFT JOIN organizations o ON o.org_id = f.subject_id
 WHERE f.first_seen < $end AND (f.resolved_at IS NULL OR f.resolved_at >= $start)
-ORDER BY CASE WHEN f.resolved_at >= $start AND f.resolved_at < $end THEN 2 WHEN f.first_seen >= $start THEN 0 ELSE 1 END,
+ORDER BY CASE WHEN f.resolved_at >= $start AND f.resolved_at < $end THEN 2
+              WHEN f.first_seen >= $start THEN 0 ELSE 1 END,   -- as _status: new, still open, resolved
          -coalesce({_SHOWN_AMOUNT}, 0), f.first_seen, f.subject_id, f.rule_id, f.ocid
 """
 
