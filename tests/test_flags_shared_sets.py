@@ -218,21 +218,30 @@ def test_a_set_failing_at_run_time_fails_the_rules_reading_it_and_the_others_run
     assert runs == {"reads-broken": "failed", "reads-after": "failed", "single-bid-copy": "ok"}
 
 
-def test_a_set_named_like_a_table_fails_the_rules_reading_it_instead_of_hiding_the_table(folder, db):
-    # the bids table of R018 is empty; the set would give a bid to every process
-    write_set(folder, "bids", "-- One made-up bid per process.\nSELECT ocid, 'fake' AS bid_id FROM processes\n")
+def test_a_set_named_like_a_table_of_the_model_is_refused_when_the_rules_are_checked(folder):
+    path = write_set(folder, "bids", "-- One made-up bid per process.\nSELECT ocid, 'fake' AS bid_id FROM processes\n")
     write_rule(folder, "reads-bids", "SELECT DISTINCT ocid AS subject_id, ocid FROM bids")
+    with pytest.raises(RuleError) as raised:
+        load_rules(folder)
+    assert raised.value.problems == [f"{path}:1: 'bids' is a table of the database; a shared set of that name "
+                                     "would hide it from the rules, so rename the file"]
+
+
+def test_a_set_named_like_another_table_of_the_database_fails_the_rules_reading_it(folder, db):
+    # a table someone added to the database beside the model: caught when the rules run
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE local_notes AS SELECT 'ocds-none' AS ocid")
+    write_set(folder, "local_notes", "-- One made-up note per process.\nSELECT ocid FROM processes\n")
+    write_rule(folder, "reads-notes", "SELECT DISTINCT ocid AS subject_id, ocid FROM local_notes")
     copy_shipped_rule(folder, "cardinal-r018-single-bid", "single-bid-copy")
     rules = load_rules(folder)
-    assert [s.name for s in next(r for r in rules if r.id == "reads-bids").shared] == ["bids"]
-    with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM bids").fetchone()[0] == 0
+    assert [s.name for s in next(r for r in rules if r.id == "reads-notes").shared] == ["local_notes"]
     result = evaluate(db, rules)
     (failure,) = result.failed
-    assert failure.rule_id == "reads-bids"
-    assert "the shared set bids" in failure.error and "table of the database" in failure.error
+    assert failure.rule_id == "reads-notes"
+    assert "the shared set local_notes" in failure.error and "table of the database" in failure.error
     assert "hide" in failure.error
-    assert flagged(db, "reads-bids") == set()
+    assert flagged(db, "reads-notes") == set()
     assert flagged(db, "single-bid-copy") == {"open", "selective"}
 
 

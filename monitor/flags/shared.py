@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from monitor.flags.sqlcheck import check_sql
+from monitor.store.db import model_tables
 
 SHARED_FOLDER = "shared"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -67,6 +68,9 @@ def load_shared(folders: list[Path], problems: list[str]) -> dict[str, SharedSet
             if not _NAME.match(path.stem):
                 problems.append(f"{path}:1: the file name {path.stem!r} must be a snake_case name (a-z, 0-9, _), "
                                 "which rules use to read the set; rename the file")
+            if path.stem.lower() in model_tables():
+                problems.append(f"{path}:1: {path.stem!r} is a table of the database; a shared set of that name "
+                                "would hide it from the rules, so rename the file")
             if not _description(text):
                 problems.append(f"{path}:1: start the file with '--' comment lines saying what one row is")
             problem = check_sql(text)

@@ -20,6 +20,8 @@ import structlog
 log = structlog.get_logger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_][A-Za-z0-9_]*)",
+                           re.IGNORECASE | re.MULTILINE)
 
 
 class StoreError(Exception):
@@ -42,6 +44,12 @@ def _migrations() -> list[tuple[int, str, str]]:
     if versions != list(range(1, len(found) + 1)):
         raise StoreError(f"migrations must be numbered 1..n without gaps, found {versions}")
     return found
+
+
+def model_tables() -> set[str]:
+    """The names of the tables the migrations create (and ``schema_migrations``): what rules read."""
+    created = {name.lower() for _, _, sql in _migrations() for name in _CREATE_TABLE.findall(sql)}
+    return created | {"schema_migrations"}
 
 
 def latest_schema_version() -> int:
