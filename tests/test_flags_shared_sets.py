@@ -223,8 +223,9 @@ def test_a_set_named_like_a_table_of_the_model_is_refused_when_the_rules_are_che
     write_rule(folder, "reads-bids", "SELECT DISTINCT ocid AS subject_id, ocid FROM bids")
     with pytest.raises(RuleError) as raised:
         load_rules(folder)
-    assert raised.value.problems == [f"{path}:1: 'bids' is a table of the database; a shared set of that name "
-                                     "would hide it from the rules, so rename the file"]
+    expected = (f"{path}:1: 'bids' is a table of the database; a shared set of that name "
+                "would hide it from the rules, so rename the file")
+    assert raised.value.problems == [expected]
 
 
 def test_a_set_named_like_another_table_of_the_database_fails_the_rules_reading_it(folder, db):
