@@ -10,7 +10,7 @@ import pytest
 from conftest import write_rule
 
 from monitor.cli import main
-from monitor.flags.engine import evaluate
+from monitor.flags.engine import evaluate, run_sandboxed
 from monitor.flags.rules import RuleError, load_rules
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "flags"
@@ -191,3 +191,16 @@ def test_a_scope_naming_no_category_file_is_an_error(tmp_path, capsys):
     assert f"{path}:6: scope.categories: unknown category 'helth'; known: " in err and "health.medicines" in err
     path.write_text(path.read_text(encoding="utf-8").replace("[helth]", "[health.medicines]"), encoding="utf-8")
     assert main(["rules", "check", str(tmp_path)]) == 0
+
+
+def test_the_sandbox_keeps_to_the_memory_limit_of_the_store(tmp_path, db):
+    write_rule(tmp_path, "limit", "SELECT current_setting('memory_limit') AS subject_id, min(ocid) AS ocid "
+                                  "FROM processes")
+    (rule,) = load_rules(tmp_path)
+    limits = {}
+    for limit in ("300MB", "600MB"):
+        rows, outcomes = run_sandboxed(db, [rule], memory_limit=limit)
+        assert not outcomes[0].error
+        limits[limit] = rows.column("subject_id").to_pylist()
+    assert limits["300MB"] != limits["600MB"]
+    assert limits["300MB"][0].startswith("286") and limits["600MB"][0].startswith("572")  # MiB as DuckDB shows them

@@ -1,7 +1,9 @@
 """Evaluate rules in a sandbox and keep the flags table's history.
 
-Rules run on a separate read-only connection opened with external access disabled: a rule can
-read the monitor's tables and nothing else, and cannot write. A rule that fails (bad SQL, a file
+Rules run in a sandbox: a separate in-memory DuckDB that attaches the database file read-only and then
+disables external access and locks its configuration, so a rule can read the monitor's tables and
+nothing else, and cannot write them. The shared sets the rules read are computed once into its
+in-memory catalog, before the rules (``monitor.flags.shared``). A rule that fails (bad SQL, a file
 read refused by the sandbox, a missing column) is recorded in ``rule_runs`` with its error; the
 other rules still run, and the failed rule's open flags are left as they were.
 
@@ -36,6 +38,7 @@ from monitor.store.db import sql_ident, sql_literal, transaction
 log = structlog.get_logger(__name__)
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_SANDBOX_DB = "monitored"  # the database file, as the sandbox attaches it
 RESULT_SCHEMA = pa.schema([
     ("rule_id", pa.string()), ("kind", pa.string()), ("severity", pa.string()), ("subject_type", pa.string()),
     ("subject_id", pa.string()), ("ocid", pa.string()), ("value", pa.float64()), ("evidence", pa.string()),
@@ -128,16 +131,42 @@ def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]
         raise ValueError(f"the query returns no subject_id column (it returns {', '.join(columns)})")
     if rule.subject == "process" and "ocid" not in columns:
         raise ValueError("a rule about processes must return an ocid column")
-    return _arrow(con.sql(_wrapped(rule, columns, types), params=used)).cast(RESULT_SCHEMA)
-
-
-def _arrow(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+    relation = con.sql(_wrapped(rule, columns, types), params=used)
     # DuckDB 2 names it to_arrow_table; 1.x had arrow() return a Table
-    return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+    table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+    return table.cast(RESULT_SCHEMA)
 
 
-def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> tuple[dict[str, pa.Table], dict[str, str]]:
-    """Every shared set the rules read, computed once and registered on ``con``: (tables, errors by name).
+def _open_sandbox(db_path: Path, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """The sandbox: an in-memory DuckDB with the database file attached read-only as ``monitored``, then
+    external access switched off and the configuration locked. A rule reads the monitor's tables and
+    nothing else on the machine, and cannot write them. The in-memory catalog holds the shared sets:
+    tables every cursor of the sandbox sees, kept within the memory limit (``[store] memory_limit``)
+    like any table."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH {sql_literal(str(db_path))} AS {_SANDBOX_DB} (READ_ONLY)")
+        con.execute("SET GLOBAL TimeZone = 'UTC'")
+        if memory_limit:
+            con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        _point_at_the_database(con)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _point_at_the_database(con: duckdb.DuckDBPyConnection) -> None:
+    """Names resolve to the database's tables first, then to the shared sets."""
+    con.execute(f"USE {_SANDBOX_DB}")
+    con.execute(f"SET search_path = '{_SANDBOX_DB}.main,memory.main'")
+
+
+def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> dict[str, str]:
+    """Every shared set the rules read, computed once into a table of the sandbox's in-memory catalog;
+    returns the errors by set name.
 
     A set that fails, or that reads a failed set, or whose name is a table of the database (it would
     hide the table from the rules), has an error instead; the rules reading it fail with that error.
@@ -147,9 +176,9 @@ def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> tuple[
         for each in rule.shared:  # each rule lists a set after the sets it reads, so this order holds too
             needed.setdefault(each.name, each)
     existing = {name for (name,) in con.execute(
-        "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() WHERE NOT internal"
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = $db UNION "
+        "SELECT view_name FROM duckdb_views() WHERE database_name = $db AND NOT internal", {"db": _SANDBOX_DB}
     ).fetchall()}
-    tables: dict[str, pa.Table] = {}
     errors: dict[str, str] = {}
     for name, each in needed.items():
         started = time.monotonic()
@@ -161,16 +190,14 @@ def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> tuple[
                             f"rename {each.path}")
         else:
             try:
-                tables[name] = _arrow(con.sql(each.query))
-                con.register(name, tables[name])
+                rows = con.execute(f"CREATE TABLE memory.main.{sql_ident(name)} AS {each.query}").fetchone()[0]
             except duckdb.Error as exc:
                 errors[name] = " ".join(str(exc).split())[:500]
         if name in errors:
             log.error("shared set failed", shared_set=name, file=str(each.path), error=errors[name])
         else:
-            log.info("shared set computed", shared_set=name, rows=tables[name].num_rows,
-                     seconds=round(time.monotonic() - started, 3))
-    return tables, errors
+            log.info("shared set computed", shared_set=name, rows=rows, seconds=round(time.monotonic() - started, 3))
+    return errors
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -182,7 +209,7 @@ def _as_datetime(value: Any) -> datetime:
 def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[str, Any]] | None = None,
                   as_of: datetime | None = None,
                   on_rule: Callable[[RuleOutcome], None] | None = None,
-                  workers: int = 2) -> tuple[pa.Table, list[RuleOutcome]]:
+                  workers: int = 2, memory_limit: str | None = None) -> tuple[pa.Table, list[RuleOutcome]]:
     """Evaluate ``rules`` on a read-only, no-external-access connection; return their rows and outcomes.
 
     Every rule may read ``$as_of`` (the evaluation clock, default now) without declaring it; an
@@ -192,7 +219,7 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
     back in the rules' order whatever the order they finished in.
     """
     as_of = as_of or datetime.now(timezone.utc)
-    con = duckdb.connect(str(db_path), read_only=True, config={"enable_external_access": False})
+    con = _open_sandbox(db_path, memory_limit)
     tables: list[pa.Table | None] = [None] * len(rules)
     outcomes: list[RuleOutcome | None] = [None] * len(rules)
     local = threading.local()
@@ -202,9 +229,7 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
     def cursor() -> duckdb.DuckDBPyConnection:
         if not hasattr(local, "cursor"):
             local.cursor = con.cursor()
-            local.cursor.execute("SET TimeZone = 'UTC'")
-            for name, table in shared.items():
-                local.cursor.register(name, table)
+            _point_at_the_database(local.cursor)
             with lock:
                 cursors.append(local.cursor)
         return local.cursor
@@ -232,8 +257,7 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
         return index
 
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        shared, shared_errors = _compute_shared(con, rules)
+        shared_errors = _compute_shared(con, rules)
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="rule") as pool:
             for done in as_completed([pool.submit(run, i) for i in range(len(rules))]):
                 if on_rule:
@@ -323,7 +347,7 @@ def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str,
     """
     now = now or as_of or datetime.now(timezone.utc)
     connect(db_path, memory_limit=memory_limit).close()  # migrate first: the sandbox cannot
-    rows, outcomes = run_sandboxed(db_path, rules, overrides, as_of, on_rule)
+    rows, outcomes = run_sandboxed(db_path, rules, overrides, as_of, on_rule, memory_limit=memory_limit)
     evaluated = [o.rule_id for o in outcomes if not o.error]
     con = connect(db_path, memory_limit=memory_limit)
     try:
