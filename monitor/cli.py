@@ -6,6 +6,7 @@ Each command lives in its own module under ``monitor.commands``.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import click
@@ -34,7 +35,27 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """The command group. A command's module (``monitor.commands.<name>``) is imported when the command
+    is used or listed by --help, so ``monitor flag`` does not pay for the exporter's or the scheduler's
+    imports."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _COMMANDS and cmd_name not in self.commands:
+            command = getattr(importlib.import_module(f"monitor.commands.{cmd_name}"), cmd_name)
+            _add_verbosity(command)
+            self.add_command(command)
+        return self.commands.get(cmd_name)
+
+
+_COMMANDS = ("load", "ingest", "nightly", "classify", "flag", "rules", "report", "export", "schedule", "demo",
+             "status", "query")
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--db", "db", metavar="PATH", help="DuckDB file [env MONITOR_DB; default data/monitor.duckdb].")
 @click.option("--config", "config", metavar="PATH", help="TOML config file [env MONITOR_CONFIG; default ./monitor.toml].")
 @click.option(
@@ -77,17 +98,7 @@ def _add_verbosity(command: click.Command) -> None:
         _add_verbosity(sub)
 
 
-def _register() -> None:
-    from monitor.commands import (classify, demo, export, flag, ingest, load, nightly, query, report, rules,
-                                  schedule, status)
-
-    for command in (load.load, ingest.ingest, nightly.nightly, classify.classify, flag.flag, rules.rules,
-                    report.report, export.export, schedule.schedule, demo.demo, status.status, query.query):
-        cli.add_command(command)
-    _add_verbosity(cli)
-
-
-_register()
+_add_verbosity(cli)  # the commands get theirs when they are loaded
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,7 +58,7 @@ def run_nightly(settings: Settings, *, stop: threading.Event | None = None) -> N
 def run_nightly_locked(settings: Settings, config: SourceConfig | None = None, *,
                        stop: threading.Event | None = None) -> NightlyResult:
     """The nightly steps, for a caller that holds the lock already (the scheduler's ``--once``)."""
-    from monitor.commands.flag import evaluate_rules  # imports monitor.cli, which imports the commands
+    from monitor.commands.flag import evaluate_rules  # here, not at the top: the commands import monitor.cli
     from monitor.commands.ingest import run_ingest
 
     config = config or source_config(settings)
