@@ -315,6 +315,9 @@ def test_a_failure_while_writing_leaves_the_earlier_report_whole(sample_db, db_p
     with pytest.raises(RuntimeError, match="template error"):
         write_report(settings_for(db_path), WEEK, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no half-written file, no temporary left
+    with pytest.raises(RuntimeError, match="template error"):  # a first report: no empty folder left behind
+        write_report(settings_for(db_path), WEEK, tmp_path / "new" / "report")
+    assert not (tmp_path / "new" / "report").exists()
 
 
 def test_ocds_process_without_tender_id_is_shown_without_a_link(sample_db, db_path, report, tmp_path):

@@ -64,6 +64,7 @@ def write_report(settings: Settings, week: str | None = None, out_dir: Path | No
     target = Path(out_dir) if out_dir else default_out_dir(chosen.label)
     paths = {name: target / name for name in ("report.html", "report.md", "flags.csv")}
     written: dict[Path, Path] = {}  # temporary file -> its place
+    created = not target.exists()
     con = connect_read_only(settings.db_path)
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -82,6 +83,8 @@ def write_report(settings: Settings, week: str | None = None, out_dir: Path | No
     except BaseException:
         for temporary in written:
             temporary.unlink(missing_ok=True)
+        if created and target.is_dir() and not any(target.iterdir()):
+            target.rmdir()  # a folder this run made, left empty
         raise
     finally:
         con.close()
