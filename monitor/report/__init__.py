@@ -63,25 +63,23 @@ def write_report(settings: Settings, week: str | None = None, out_dir: Path | No
     chosen = parse_week(week) if week else last_complete_week(clock)
     target = Path(out_dir) if out_dir else default_out_dir(chosen.label)
     paths = {name: target / name for name in ("report.html", "report.md", "flags.csv")}
-    written: dict[Path, Path] = {}  # temporary file -> its place
+    temporaries = {name: _temporary(path) for name, path in paths.items()}
     created = not target.exists()
     con = connect_read_only(settings.db_path)
     try:
         target.mkdir(parents=True, exist_ok=True)
-        written[_temporary(paths["flags.csv"])] = paths["flags.csv"]
         # the byte-order mark makes Excel read the CSV as UTF-8
-        with _temporary(paths["flags.csv"]).open("w", encoding="utf-8-sig", newline="") as flags_csv:
+        with temporaries["flags.csv"].open("w", encoding="utf-8-sig", newline="") as flags_csv:
             data = collect(
                 con, week=chosen, clock=clock, clock_pinned=settings.as_of is not None, generated_at=generated_at,
                 db_path=str(settings.db_path), schema_version=current_schema_version(con), version=__version__,
                 rules=rule_infos(), categories=category_infos(), raw_config=settings.raw, flags_csv=flags_csv)
         for name, text in (("report.html", render_html(data)), ("report.md", render_markdown(data))):
-            written[_temporary(paths[name])] = paths[name]
-            _temporary(paths[name]).write_text(text, encoding="utf-8", newline="")
-        for temporary, place in written.items():
-            os.replace(temporary, place)
+            temporaries[name].write_text(text, encoding="utf-8", newline="")
+        for name, temporary in temporaries.items():
+            os.replace(temporary, paths[name])
     except BaseException:
-        for temporary in written:
+        for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
         if created and target.is_dir() and not any(target.iterdir()):
             target.rmdir()  # a folder this run made, left empty

@@ -194,15 +194,6 @@ def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 _LOCAL_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2})?))?(?:\s*Kyiv time)?$")
 
 
@@ -243,35 +234,35 @@ def _status(first_seen: datetime, resolved_at: datetime | None, week: Week) -> s
     return "open"
 
 
-# the amount a flag is shown with, as _flag_row reads it (the evidence's amount or value_amount, else the
-# process's value; none for masked processes), so that the database hands the flags over in report order
+# the evidence's amount (or, when it has no "amount" key, its value_amount) as a number: read once, here,
+# for the row (_flag_row) and for the report order (else the process's value; none for masked processes)
 _EVIDENCE_NUMBER = """CASE json_type(f.evidence, '{path}')
     WHEN 'VARCHAR' THEN TRY_CAST(json_extract_string(f.evidence, '{path}') AS DOUBLE)
     WHEN 'BIGINT' THEN json_extract(f.evidence, '{path}')::DOUBLE
     WHEN 'UBIGINT' THEN json_extract(f.evidence, '{path}')::DOUBLE
     WHEN 'DOUBLE' THEN json_extract(f.evidence, '{path}')::DOUBLE END"""
-_SHOWN_AMOUNT = f"""CASE WHEN coalesce(p.is_masked, false) THEN NULL
-    ELSE coalesce(TRY(CASE WHEN json_exists(f.evidence, '$.amount') THEN {_EVIDENCE_NUMBER.format(path="$.amount")}
-                          ELSE {_EVIDENCE_NUMBER.format(path="$.value_amount")} END), p.value_amount) END"""
+_EVIDENCE_AMOUNT = f"""TRY(CASE WHEN json_exists(f.evidence, '$.amount') THEN {_EVIDENCE_NUMBER.format(path="$.amount")}
+                                ELSE {_EVIDENCE_NUMBER.format(path="$.value_amount")} END)"""
 _FLAGS_SQL = f"""
 SELECT f.rule_id, f.kind, f.severity, f.subject_type, f.subject_id, f.ocid, f.value, f.evidence::VARCHAR,
        f.first_seen, f.last_seen, f.resolved_at,
        p.tender_public_id, p.title, p.buyer_id, p.buyer_name, p.region, p.value_amount, p.value_currency,
-       coalesce(p.is_masked, false), p.source, o.name, o.region
+       coalesce(p.is_masked, false), p.source, o.name, o.region, {_EVIDENCE_AMOUNT} AS evidence_amount
 FROM flags f
 LEFT JOIN processes p ON p.ocid = f.ocid
 LEFT JOIN organizations o ON o.org_id = f.subject_id
 WHERE f.first_seen < $end AND (f.resolved_at IS NULL OR f.resolved_at >= $start)
 ORDER BY CASE WHEN f.resolved_at >= $start AND f.resolved_at < $end THEN 2
               WHEN f.first_seen >= $start THEN 0 ELSE 1 END,   -- as _status: new, still open, resolved
-         -coalesce({_SHOWN_AMOUNT}, 0), f.first_seen, f.subject_id, f.rule_id, f.ocid
+         -coalesce(CASE WHEN NOT coalesce(p.is_masked, false) THEN coalesce(evidence_amount, p.value_amount) END, 0),
+         f.first_seen, f.subject_id, f.rule_id, f.ocid
 """
 
 
 def _flag_row(record: tuple, week: Week, rules: dict[str, RuleInfo], pages: dict[str, str]) -> FlagRow:
     (rule_id, kind, severity, subject_type, subject_id, ocid, value, evidence_text, first_seen, last_seen,
      resolved_at, p_tender, p_title, p_buyer_id, p_buyer_name, p_region, p_amount, p_currency, masked, source,
-     org_name, org_region) = record
+     org_name, org_region, amount) = record
     try:
         evidence = orjson.loads(evidence_text) if evidence_text else {}
     except orjson.JSONDecodeError:
@@ -280,10 +271,9 @@ def _flag_row(record: tuple, week: Week, rules: dict[str, RuleInfo], pages: dict
         evidence = {"evidence": evidence}
     tender_public_id = _text(evidence.get("tender_public_id")) or _text(p_tender)
     plan_public_id = _text(evidence.get("plan_public_id"))
-    amount = _number(evidence.get("amount", evidence.get("value_amount")))
     currency = _text(evidence.get("currency", evidence.get("value_currency")))
     if amount is None and not masked:
-        amount, currency = _number(p_amount), _text(p_currency) or currency
+        amount, currency = p_amount, _text(p_currency) or currency
     if tender_public_id:
         link, label = PROZORRO_TENDER_URL.format(quote(tender_public_id, safe="-")), tender_public_id
     elif plan_public_id:
