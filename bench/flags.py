@@ -138,9 +138,9 @@ FROM classifications c JOIN processes p USING (ocid) WHERE hash(p.ocid) % 5 = 0;
 """
 
 
-def _timed_flag(db: Path) -> tuple[float, float, int, str, list[tuple[str, int, float]]]:
-    """``monitor flag`` in its own process: wall seconds, peak RSS (GiB), exit status, summary line, and
-    (name, rows, seconds) of each shared set, read from its JSON log."""
+def _timed_flag(db: Path) -> tuple[float, float, int, str, list[tuple[str, int, float]], dict]:
+    """``monitor flag`` in its own process: wall seconds, peak RSS (GiB), exit status, summary line,
+    (name, rows, seconds) of each shared set and the ``flags evaluated`` event, read from its JSON log."""
     started = time.monotonic()
     with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
         child = subprocess.Popen([sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), "flag"],
@@ -151,7 +151,8 @@ def _timed_flag(db: Path) -> tuple[float, float, int, str, list[tuple[str, int, 
         log.seek(0)
         events = [json.loads(line) for line in log if line.startswith("{")]
     shared = [(e["shared_set"], e["rows"], e["seconds"]) for e in events if e.get("event") == "shared set computed"]
-    return seconds, usage.ru_maxrss / 2**20, status >> 8, summary, shared
+    evaluated = next((e for e in events if e.get("event") == "flags evaluated"), {})
+    return seconds, usage.ru_maxrss / 2**20, status >> 8, summary, shared, evaluated
 
 
 def _timed_report(db: Path, out: Path) -> tuple[float, float, int, str, int, int]:
@@ -196,13 +197,16 @@ def main() -> None:
             "SELECT sum(seconds) FROM rule_runs GROUP BY evaluated_at ORDER BY evaluated_at").fetchall()]
         con.close()
         report = _timed_report(db, Path(tmp) / "report") if args.report else None
-    for label, (seconds, rss, status, summary, shared), in_rules in zip(("first run", "re-run"), (first, second),
-                                                                        rules_seconds):
+    for label, (seconds, rss, status, summary, shared, evaluated), in_rules in zip(("first run", "re-run"),
+                                                                                   (first, second), rules_seconds):
         print(f"monitor flag, {label}: {seconds:.1f} s wall (process start, shared sets and merge into flags "
               f"included; the rules' own seconds add up to {in_rules:.1f} s, two at a time), peak RSS {rss:.2f} GiB, "
               f"exit {status}; {summary}")
         print("  shared sets, once before the rules: " + ", ".join(
             f"{name} {rows:,} rows {set_seconds:.2f} s" for name, rows, set_seconds in shared))
+        sandbox, merge = evaluated.get("sandbox_seconds", 0.0), evaluated.get("merge_seconds", 0.0)
+        print(f"  sandbox (shared sets and rules) {sandbox:.1f} s, merge into flags {merge:.1f} s, the rest "
+              f"(Python start, reading the rule files, opening the database) {seconds - sandbox - merge:.1f} s")
     for rule_id, rule_status, rows, rule_seconds in per_rule:
         print(f"  {rule_seconds:7.3f} s  {rows if rows is not None else '-':>9} rows  {rule_status:<7} {rule_id}")
     if report:

@@ -347,11 +347,15 @@ def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str,
     """
     now = now or as_of or datetime.now(timezone.utc)
     connect(db_path, memory_limit=memory_limit).close()  # migrate first: the sandbox cannot
+    started = time.monotonic()
     rows, outcomes = run_sandboxed(db_path, rules, overrides, as_of, on_rule, memory_limit=memory_limit)
+    sandbox_seconds = time.monotonic() - started
     evaluated = [o.rule_id for o in outcomes if not o.error]
     con = connect(db_path, memory_limit=memory_limit)
     try:
+        started = time.monotonic()
         new, changed, resolved = write_flags(con, rows, evaluated, now)
+        merge_seconds = time.monotonic() - started
         con.executemany("INSERT INTO rule_runs VALUES (?, ?, ?, ?, ?, ?)",
                         [(o.rule_id, now, "failed" if o.error else "ok", o.rows, o.seconds, o.error)
                          for o in outcomes])
@@ -360,5 +364,6 @@ def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str,
         con.close()
     result = Evaluation(outcomes, new, changed, resolved, open_flags)
     log.info("flags evaluated", rules=len(rules), failed=len(result.failed), new=new, changed=changed,
-             resolved=resolved, open=open_flags)
+             resolved=resolved, open=open_flags, sandbox_seconds=round(sandbox_seconds, 2),
+             merge_seconds=round(merge_seconds, 2))
     return result
