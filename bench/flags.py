@@ -15,7 +15,6 @@ other rule uses).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -138,37 +137,37 @@ FROM classifications c JOIN processes p USING (ocid) WHERE hash(p.ocid) % 5 = 0;
 """
 
 
-def _timed_flag(db: Path) -> tuple[float, float, int, str, list[tuple[str, int, float]], dict]:
-    """``monitor flag`` in its own process: wall seconds, peak RSS (GiB), exit status, summary line,
-    (name, rows, seconds) of each shared set and the ``flags evaluated`` event, read from its JSON log."""
+def _monitor(db: Path, *command: str) -> tuple[float, float, int, str, list[dict]]:
+    """``monitor --db DB COMMAND`` in its own process: wall seconds, peak RSS (GiB), exit status, its
+    stdout and the events of its JSON log."""
     started = time.monotonic()
     with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
-        child = subprocess.Popen([sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), "flag"],
+        child = subprocess.Popen([sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), *command],
                                  stdout=subprocess.PIPE, stderr=log, text=True)
-        summary = child.stdout.read().strip()
+        stdout = child.stdout.read().strip()
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.monotonic() - started
         log.seek(0)
         events = [json.loads(line) for line in log if line.startswith("{")]
+    return seconds, usage.ru_maxrss / 2**20, status >> 8, stdout, events
+
+
+def _timed_flag(db: Path) -> tuple[float, float, int, str, list[tuple[str, int, float]], dict]:
+    """``monitor flag``: wall seconds, peak RSS (GiB), exit status, summary line, (name, rows, seconds) of
+    each shared set and the ``flags evaluated`` event."""
+    seconds, rss, status, summary, events = _monitor(db, "flag")
     shared = [(e["shared_set"], e["rows"], e["seconds"]) for e in events if e.get("event") == "shared set computed"]
     evaluated = next((e for e in events if e.get("event") == "flags evaluated"), {})
-    return seconds, usage.ru_maxrss / 2**20, status >> 8, summary, shared, evaluated
+    return seconds, rss, status, summary, shared, evaluated
 
 
 def _timed_report(db: Path, out: Path) -> tuple[float, float, int, str, int, int]:
-    """``monitor report`` for the week the flags were raised in, in its own process: wall seconds, peak RSS
-    (GiB), exit status, week, rows and bytes of flags.csv."""
+    """``monitor report`` for the week the flags were raised in: wall seconds, peak RSS (GiB), exit status,
+    week, rows of flags.csv (from the report's log) and its bytes."""
     week = week_containing(datetime.now(timezone.utc)).label
-    started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), "report",
-                              "--week", week, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.monotonic() - started
-    flags_csv = out / "flags.csv"
-    csv.field_size_limit(sys.maxsize)  # a rule's evidence (a list of processes) can be long
-    with flags_csv.open(encoding="utf-8-sig", newline="") as handle:
-        rows = sum(1 for _ in csv.reader(handle)) - 1
-    return seconds, usage.ru_maxrss / 2**20, status >> 8, week, rows, flags_csv.stat().st_size
+    seconds, rss, status, _, events = _monitor(db, "report", "--week", week, "--out", str(out))
+    written = next((e for e in events if e.get("event") == "report written"), {})
+    return seconds, rss, status, week, written.get("csv_rows", 0), (out / "flags.csv").stat().st_size
 
 
 def main() -> None:
