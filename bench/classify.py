@@ -83,8 +83,9 @@ def build_database(path: Path, processes: int, seed: int) -> None:
     con = connect(path)
     con.register("process_rows", process_frame.with_columns(raw_key=pl.col("ocid"), source=pl.lit("bench")).to_arrow())
     con.register("item_rows", item_frame.with_columns(raw_key=pl.col("ocid")).to_arrow())
-    con.execute("INSERT INTO processes BY NAME SELECT * FROM process_rows")
-    con.execute("INSERT INTO items BY NAME SELECT * FROM item_rows")
+    con.execute("INSERT INTO process_keys SELECT ocid, row_number() OVER (ORDER BY ocid) FROM process_rows")
+    con.execute("INSERT INTO processes BY NAME SELECT r.*, k.process_key FROM process_rows r JOIN process_keys k USING (ocid)")
+    con.execute("INSERT INTO items BY NAME SELECT r.*, k.process_key FROM item_rows r JOIN process_keys k USING (ocid)")
     con.close()
 
 

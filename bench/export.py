@@ -37,7 +37,7 @@ from monitor.store import connect
 EXTRA = r"""
 CREATE TEMP MACRO h2(n, salt) AS (hash(n * 104729 + salt) % 1000000) / 1000000.0;
 CREATE TEMP TABLE nums AS
-SELECT ocid, row_number() OVER (ORDER BY ocid) - 1 AS n FROM processes;
+SELECT ocid, process_key, row_number() OVER (ORDER BY ocid) - 1 AS n FROM processes;
 
 UPDATE processes p SET
     tender_id = md5(p.ocid),
@@ -78,7 +78,7 @@ FROM (SELECT buyer_id AS org_id FROM processes UNION SELECT tenderer_id FROM bid
 WHERE org_id IS NOT NULL;
 
 INSERT INTO classifications BY NAME
-SELECT ocid, (['health', 'health.medicines', 'social', 'social.services', 'programme.pwid-support'])[1 + (h2(n, 6) * 5)::INT % 5] AS category,
+SELECT ocid, process_key, (['health', 'health.medicines', 'social', 'social.services', 'programme.pwid-support'])[1 + (h2(n, 6) * 5)::INT % 5] AS category,
        2 AS score, 'high' AS confidence,
        [{'signal': 'code', 'field': 'items', 'value': '85311000-2'}] AS evidence, TIMESTAMPTZ '2025-06-01 00:00:00+00' AS classified_at
 FROM nums WHERE h2(n, 7) < 0.6;

@@ -34,7 +34,7 @@ from monitor.store import connect  # noqa: E402
 GENERATE = """
 CREATE TEMP MACRO h(n, salt) AS (hash(n * 7919 + salt) % 1000000) / 1000000.0;
 INSERT INTO processes BY NAME
-SELECT 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, 'bench' AS source, 'bench:' || n AS raw_key,
+SELECT 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, n + 1 AS process_key, 'bench' AS source, 'bench:' || n AS raw_key,
        'UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS tender_public_id, 'tid-' || n AS tender_id,
        TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT) AS date_published,
        CASE WHEN h(n, 1) < 0.07 THEN 'cancelled' WHEN h(n, 1) < 0.12 THEN 'unsuccessful' ELSE 'complete' END AS status,
@@ -56,16 +56,17 @@ SELECT 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, 'bench' AS 
        1 AS awards_count, 1 AS contracts_count, 0 AS complaints_count, 0 AS cancellations_count,
        false AS is_test, false AS is_masked
 FROM range($processes) t(n);
+INSERT INTO process_keys SELECT ocid, process_key FROM processes;
 
 INSERT INTO items BY NAME
-SELECT p.ocid, p.raw_key, 'i' || k AS item_id,
+SELECT p.ocid, p.n + 1 AS process_key, p.raw_key, 'i' || k AS item_id,
        (['85312000-9', '85311000-2', '33600000-6', '09130000-9', '45450000-6', '30190000-7'])[1 + (h(n, 10 + k) * 6)::INT % 6] AS cpv,
        'Позиція ' || k AS description, 1 + (h(n, 20 + k) * 100)::INT AS quantity
 FROM (SELECT n, 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, 'bench:' || n AS raw_key
       FROM range($processes) t(n)) p, range(2) r(k);
 
 INSERT INTO bids BY NAME
-SELECT p.ocid, p.raw_key, p.ocid || '-b' || k AS bid_id, CASE WHEN h(n, 30 + k) < 0.1 THEN 'disqualified' ELSE 'valid' END AS status,
+SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-b' || k AS bid_id, CASE WHEN h(n, 30 + k) < 0.1 THEN 'disqualified' ELSE 'valid' END AS status,
        CASE WHEN h(n, 30 + k) < 0.1 THEN 'disqualified' ELSE 'valid' END AS status_ocds,
        p.tender_end - INTERVAL 1 HOUR * k AS date,
        'UA-EDR-' || lpad((floor(pow(h(n, 40 + k), 2) * 60000))::INT::VARCHAR, 8, '0') AS tenderer_id,
@@ -75,13 +76,13 @@ FROM (SELECT row_number() OVER () - 1 AS n, * FROM processes) p, range(6) r(k)
 WHERE k < p.bids_count;
 
 INSERT INTO awards BY NAME
-SELECT b.ocid, b.raw_key, b.ocid || '-a' AS award_id, b.bid_id, 'active' AS status, b.date + INTERVAL 2 DAY AS date,
+SELECT b.ocid, b.process_key, b.raw_key, b.ocid || '-a' AS award_id, b.bid_id, 'active' AS status, b.date + INTERVAL 2 DAY AS date,
        b.value_amount, 'UAH' AS value_currency, b.tenderer_id AS supplier_id, b.tenderer_ids AS supplier_ids,
        0 AS complaints_count
 FROM (SELECT *, row_number() OVER (PARTITION BY ocid ORDER BY value_amount) AS rank FROM bids) b WHERE rank = 1;
 
 INSERT INTO contracts BY NAME
-SELECT a.ocid, a.raw_key, 'contract' AS origin, a.ocid || '-c' AS contract_id, a.award_id, 'active' AS status,
+SELECT a.ocid, a.process_key, a.raw_key, 'contract' AS origin, a.ocid || '-c' AS contract_id, a.award_id, 'active' AS status,
        a.date + INTERVAL 5 DAY AS date_signed, a.value_amount * CASE WHEN hash(a.ocid) % 10 = 0 THEN 1.15 ELSE 1 END AS value_amount,
        'UAH' AS value_currency, p.buyer_id, a.supplier_id, 0 AS changes_count
 FROM awards a JOIN processes p USING (ocid);
@@ -89,7 +90,7 @@ FROM awards a JOIN processes p USING (ocid);
 -- complaints on 3 % of processes (a third satisfied, decided 10-100 days after the tender end), the
 -- award's complaint period (10 days), and 0-3 documents on every winning bid
 INSERT INTO complaints BY NAME
-SELECT p.ocid, p.raw_key, p.ocid || '-cmp' AS complaint_id, p.tender_public_id || '.c1' AS complaint_public_id,
+SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-cmp' AS complaint_id, p.tender_public_id || '.c1' AS complaint_public_id,
        CASE WHEN h(n, 60) < 0.5 THEN 'tender' ELSE 'award' END AS parent_type,
        CASE WHEN h(n, 60) < 0.5 THEN NULL ELSE p.ocid || '-a' END AS parent_id,
        CASE WHEN h(n, 61) < 0.8 THEN 'complaint' ELSE 'claim' END AS type,
@@ -101,22 +102,22 @@ FROM (SELECT row_number() OVER () - 1 AS n, * FROM processes) p WHERE h(n, 64) <
 UPDATE awards SET complaint_period_end = date + INTERVAL 10 DAY;
 
 INSERT INTO bid_documents BY NAME
-SELECT a.ocid, a.raw_key, a.bid_id, 'documents' AS container, a.bid_id || '-d' || k AS document_id,
+SELECT a.ocid, a.process_key, a.raw_key, a.bid_id, 'documents' AS container, a.bid_id || '-d' || k AS document_id,
        'Документ ' || k AS title, a.date + to_days(k) AS date_published, a.date + to_days(k) AS date_modified
 FROM awards a, range(3) r(k)
 WHERE k < hash(a.ocid) % 4;
 
 INSERT INTO contract_changes BY NAME
-SELECT ocid, raw_key, contract_id, contract_id || '-ch' AS change_id, 'active' AS status, date_signed + INTERVAL 60 DAY AS date,
+SELECT ocid, process_key, raw_key, contract_id, contract_id || '-ch' AS change_id, 'active' AS status, date_signed + INTERVAL 60 DAY AS date,
        ['itemPriceVariation'] AS rationale_types
 FROM contracts WHERE hash(ocid) % 10 = 0;
 
 -- the classifier's output for the social items (853*): sector, sub-category and, for half, a programme tag
 INSERT INTO classifications BY NAME
-WITH social AS (SELECT DISTINCT ocid, cpv FROM items WHERE cpv IN ('85312000-9', '85311000-2'))
-SELECT ocid, category, 2 AS score, 'high' AS confidence, [{'signal': 'code', 'field': 'item', 'value': cpv}] AS evidence,
+WITH social AS (SELECT DISTINCT ocid, process_key, cpv FROM items WHERE cpv IN ('85312000-9', '85311000-2'))
+SELECT ocid, process_key, category, 2 AS score, 'high' AS confidence, [{'signal': 'code', 'field': 'item', 'value': cpv}] AS evidence,
        now() AS classified_at
-FROM (SELECT ocid, cpv, unnest(['social', CASE WHEN cpv = '85311000-2' THEN 'social.accommodation' ELSE 'social.services' END,
+FROM (SELECT ocid, process_key, cpv, unnest(['social', CASE WHEN cpv = '85311000-2' THEN 'social.accommodation' ELSE 'social.services' END,
              CASE WHEN hash(ocid) % 2 = 0 THEN (['programme.elderly', 'programme.disability', 'programme.children',
                  'programme.hiv', 'programme.pwid-support', 'programme.ost', 'programme.domestic-violence',
                  'programme.homelessness', 'programme.tb', 'programme.harm-reduction'])[1 + (hash(ocid) % 10)::BIGINT] END]) AS category

@@ -44,13 +44,36 @@ def _raw_keys(db):
         con.close()
 
 
+KEYED = ["processes", "lots", "items", "bids", "awards", "complaints", "bid_documents", "contracts",
+         "contract_items", "contract_changes"]
+
+
+def _process_keys_consistent(con):
+    """Each ocid has one key and each key one ocid, and every row carries the key of its ocid."""
+    dupes = con.execute(
+        "SELECT count(*) - count(DISTINCT ocid), count(*) - count(DISTINCT process_key) FROM process_keys"
+    ).fetchone()
+    assert dupes == (0, 0), f"process_keys repeats an ocid or a key: {dupes}"
+    for table in KEYED:
+        wrong = con.execute(
+            f"SELECT count(*) FROM {table} t LEFT JOIN process_keys k USING (ocid) "
+            "WHERE k.process_key IS DISTINCT FROM t.process_key"
+        ).fetchone()[0]
+        assert wrong == 0, f"{wrong} row(s) of {table} carry another key than their ocid's"
+
+
 def _snapshot(db):
-    """Every row of every model table (raw_records without fetched_at), as sorted lists."""
+    """Every row of every model table (raw_records without fetched_at), as sorted lists.
+
+    Process keys are numbered in the order ocids are first seen, so they are checked for consistency
+    and left out of the comparison.
+    """
     con = duckdb.connect(str(db), read_only=True)
     try:
-        tables = ["processes", "lots", "items", "bids", "awards", "complaints", "bid_documents", "contracts",
-                  "contract_items", "contract_changes", "plans", "organizations"]
-        snap = {t: sorted(map(repr, con.execute(f"SELECT * FROM {t}").fetchall())) for t in tables}
+        _process_keys_consistent(con)
+        snap = {t: sorted(map(repr, con.execute(f"SELECT * EXCLUDE (process_key) FROM {t}").fetchall()))
+                for t in KEYED}
+        snap |= {t: sorted(map(repr, con.execute(f"SELECT * FROM {t}").fetchall())) for t in ("plans", "organizations")}
         snap["raw_records"] = sorted(map(repr, con.execute("SELECT * EXCLUDE (fetched_at) FROM raw_records").fetchall()))
         return snap
     finally:
@@ -89,6 +112,7 @@ def test_loading_twice_in_one_run_stores_one_copy(load, query):
 def test_a_newer_copy_replaces_the_record_and_its_child_rows(tmp_path, load, query, query_one):
     assert load(MICROSCOPES)[0] == 0
     assert query("SELECT count(*) FROM items WHERE ocid = ?", [MICROSCOPES_OCID]) == [(1,)]
+    (key,) = query_one("SELECT process_key FROM processes")
 
     def change(t):
         t["dateModified"] = "2022-07-25T09:00:00.000000+03:00"
@@ -106,6 +130,11 @@ def test_a_newer_copy_replaces_the_record_and_its_child_rows(tmp_path, load, que
     assert query("SELECT count(*) FROM processes") == [(1,)]
     assert query("SELECT count(*) FROM lots") == [(1,)]  # re-made once, not duplicated
     assert query_one("SELECT id, origin FROM raw_records") == (MICROSCOPES_ID, str(newer))
+    # the re-made rows keep the process's key; a process seen later gets the next number
+    assert query("SELECT DISTINCT process_key FROM processes UNION SELECT DISTINCT process_key FROM lots") == [(key,)]
+    assert load(LIFT_REPAIR)[0] == 0
+    assert query("SELECT ocid, process_key FROM process_keys ORDER BY process_key") == [
+        (MICROSCOPES_OCID, key), ("ocds-be6bcu-UA-2023-02-16-009364-a", key + 1)]
 
 
 def test_a_newer_copy_replaces_contract_changes(tmp_path, load, query):

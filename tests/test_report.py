@@ -131,8 +131,8 @@ def sample_db(load_once, db_path: Path, _devnull) -> dict:
                   {"tender_public_id": tender_public_id, "buyer_name": buyer, "region": region,
                    "number_of_tenderers": 1}, IN_WEEK)
         # an OCDS publisher's process without a ProZorro tenderID
-        con.execute("INSERT INTO processes (ocid, source, raw_key, title, region) "
-                    "VALUES ('ocds-kg0001-000042', 'kyrgyzstan', 'kyrgyzstan:record:ocds-kg0001-000042', "
+        con.execute("INSERT INTO processes (ocid, process_key, source, raw_key, title, region) "
+                    "VALUES ('ocds-kg0001-000042', 9042, 'kyrgyzstan', 'kyrgyzstan:record:ocds-kg0001-000042', "
                     "'Дитячий садок', 'Бішкек')")
         _flag(con, "anomaly-split-purchases-below-threshold", "anomaly", "medium", "ocds-kg0001-000042",
               {"buyer_name": "Мерія"}, IN_WEEK)

@@ -18,7 +18,7 @@ from monitor.store import (
     current_schema_version,
     latest_schema_version,
 )
-from monitor.store.db import migrate
+from monitor.store.db import _STEP, _migrations, migrate
 
 from conftest import LIFT_REPAIR, MICROSCOPES, PROZORRO, summary, write_lines
 
@@ -77,6 +77,52 @@ def test_migration_from_version_1_keeps_the_data(db_path):
         assert EXPECTED_TABLES <= _tables(con)
         assert con.execute("SELECT source, kind, id, origin FROM raw_records").fetchall() == [
             ("prozorro", "tender", "de80d4f75fbf4062905c5e1c1d9afe5c", "old.json")]
+    finally:
+        con.close()
+
+
+def test_upgrade_numbers_the_stored_processes_in_every_table(db_path):
+    """0010 gives every stored ocid a process key, in each table of a process, and then requires one."""
+    raw = duckdb.connect(str(db_path))
+    assert migrate(raw, target=9) == 9
+    for ocid in ("ocds-b", "ocds-a"):
+        raw.execute("INSERT INTO processes (ocid, source, raw_key) VALUES (?, 'prozorro', ?)", [ocid, "k:" + ocid])
+        raw.execute("INSERT INTO bids (ocid, raw_key, bid_id) VALUES (?, ?, 'b1'), (?, ?, 'b2')",
+                    [ocid, "k:" + ocid] * 2)
+    raw.execute("INSERT INTO contracts (ocid, raw_key, origin, contract_id) VALUES ('ocds-c', 'k:c', 'contract', 'c1')")
+    raw.close()
+
+    con = connect(db_path)
+    try:
+        assert con.execute("SELECT ocid, process_key FROM process_keys ORDER BY ocid").fetchall() == [
+            ("ocds-a", 1), ("ocds-b", 2), ("ocds-c", 3)]
+        assert con.execute("SELECT ocid, process_key FROM processes ORDER BY ocid").fetchall() == [
+            ("ocds-a", 1), ("ocds-b", 2)]
+        assert con.execute("SELECT ocid, list(DISTINCT process_key) FROM bids GROUP BY ocid ORDER BY ocid").fetchall() == [
+            ("ocds-a", [1]), ("ocds-b", [2])]
+        assert con.execute("SELECT process_key FROM contracts").fetchall() == [(3,)]
+        with pytest.raises(duckdb.ConstraintException, match="process_key"):
+            con.execute("INSERT INTO bids (ocid, raw_key, bid_id) VALUES ('ocds-a', 'k:ocds-a', 'b3')")
+    finally:
+        con.close()
+
+
+def test_an_upgrade_stopped_between_steps_completes_on_the_next_open(db_path):
+    """A migration in steps (0010) whose first step was committed runs again from the start, cleanly."""
+    raw = duckdb.connect(str(db_path))
+    migrate(raw, target=9)
+    raw.execute("INSERT INTO processes (ocid, source, raw_key) VALUES ('ocds-a', 'prozorro', 'k:a')")
+    version, name, sql = _migrations()[9]
+    assert (version, name) == (10, "0010_process_keys.sql")
+    first_step = _STEP.split(sql)[0]
+    raw.execute(first_step)  # committed; the file is still at version 9
+    raw.close()
+
+    con = connect(db_path)
+    try:
+        assert current_schema_version(con) == latest_schema_version()
+        assert con.execute("SELECT ocid, process_key FROM process_keys").fetchall() == [("ocds-a", 1)]
+        assert con.execute("SELECT ocid, process_key FROM processes").fetchall() == [("ocds-a", 1)]
     finally:
         con.close()
 

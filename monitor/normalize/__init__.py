@@ -97,6 +97,27 @@ def _delete_replaced_rows(con: duckdb.DuckDBPyConnection) -> None:
             )
 
 
+def _assign_process_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Give each ocid first seen here its process key; ``norm_keys`` holds the key of every ocid in ``norm_in``.
+
+    Keys are never changed or reused (``process_keys`` only grows), so the rows of a process keep their
+    key when another record of it replaces them. One writer at a time holds the store, so the next
+    number is the largest so far plus one.
+    """
+    con.execute(
+        """
+        INSERT INTO process_keys
+        SELECT ocid, (SELECT coalesce(max(process_key), 0) FROM process_keys) + row_number() OVER (ORDER BY ocid)
+        FROM (SELECT DISTINCT ocid FROM norm_in n
+              WHERE ocid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM process_keys k WHERE k.ocid = n.ocid))
+        """
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE norm_keys AS "
+        "SELECT k.ocid, k.process_key FROM process_keys k WHERE k.ocid IN (SELECT ocid FROM norm_in)"
+    )
+
+
 def _upsert_organizations(con: duckdb.DuckDBPyConnection, selects: list[str]) -> None:
     """Insert new organizations and refresh those named by a newer record."""
     if not selects:
@@ -137,6 +158,7 @@ def normalize_changed(con: duckdb.DuckDBPyConnection) -> int:
     if not kinds:
         return 0
     _delete_replaced_rows(con)
+    _assign_process_keys(con)
     organization_selects = normalize_prozorro(con, kinds)
     if kinds & set(OCDS_KINDS):
         organization_selects += normalize_ocds(con)

@@ -17,7 +17,7 @@ CREATE OR REPLACE TEMP MACRO oc_party(pmap, ref_id) AS list_filter(pmap, lambda 
 CREATE OR REPLACE TEMP MACRO oc_org(pmap, ref_id) AS coalesce(oc_party(pmap, ref_id).v, ref_id);
 
 CREATE OR REPLACE TEMP TABLE oc_release AS
-SELECT raw_key, source, ocid, date_modified AS record_date, t,
+SELECT raw_key, source, ocid, process_key, date_modified AS record_date, t,
        list_transform(t.parties, lambda p: {{
            'k': p.id,
            'v': coalesce(pm_org_id(p.identifier.scheme, p.identifier.id), p.id),
@@ -26,11 +26,11 @@ SELECT raw_key, source, ocid, date_modified AS record_date, t,
        oc_party(pmap, coalesce(t.buyer.id, t.tender.procuringEntity.id)) AS buyer_party
 FROM (
     SELECT *, json_transform(body, {as_sql_literal(OCDS_COMPILED_RELEASE)}) AS t
-    FROM norm_in WHERE kind IN ('compiled_release', 'record', 'release_set')
+    FROM norm_in LEFT JOIN norm_keys USING (ocid) WHERE kind IN ('compiled_release', 'record', 'release_set')
 );
 
 INSERT INTO processes BY NAME
-SELECT x.ocid, x.source, x.raw_key,
+SELECT x.ocid, x.process_key, x.source, x.raw_key,
        t.tender.id AS tender_id,
        coalesce(t.tender.tenderID,
                 CASE WHEN starts_with(x.ocid, 'ocds-be6bcu-') THEN substr(x.ocid, 13) END) AS tender_public_id,
@@ -68,13 +68,13 @@ FROM oc_release x
 LEFT JOIN pm_region_alias ra ON ra.alias_key = pm_region_key(x.buyer_party.region);
 
 INSERT INTO lots BY NAME
-SELECT ocid, raw_key, l.id AS lot_id, pm_str(l.title) AS title, l.status,
+SELECT ocid, process_key, raw_key, l.id AS lot_id, pm_str(l.title) AS title, l.status,
        l.value.amount AS value_amount, l.value.currency AS value_currency
-FROM (SELECT ocid, raw_key, unnest(t.tender.lots) AS l FROM oc_release)
+FROM (SELECT ocid, process_key, raw_key, unnest(t.tender.lots) AS l FROM oc_release)
 WHERE l.id IS NOT NULL;
 
 INSERT INTO items BY NAME
-SELECT ocid, raw_key, i.id AS item_id, i.relatedLot AS lot_id, pm_str(i.description) AS description,
+SELECT ocid, process_key, raw_key, i.id AS item_id, i.relatedLot AS lot_id, pm_str(i.description) AS description,
        i.classification.scheme AS classification_scheme, i.classification.id AS cpv,
        i.additionalClassifications AS additional_classifications,
        list_filter(i.additionalClassifications, lambda c: c.scheme = 'INN')[1].description AS inn,
@@ -82,33 +82,33 @@ SELECT ocid, raw_key, i.id AS item_id, i.relatedLot AS lot_id, pm_str(i.descript
        i.quantity, coalesce(i.unit.code, i.unit.id) AS unit_code, i.unit.name AS unit_name,
        i.unit.value.amount AS unit_value_amount, i.unit.value.currency AS unit_value_currency,
        pm_str(i.deliveryAddress.region) AS delivery_region
-FROM (SELECT ocid, raw_key, unnest(t.tender.items) AS i FROM oc_release);
+FROM (SELECT ocid, process_key, raw_key, unnest(t.tender.items) AS i FROM oc_release);
 
 INSERT INTO bids BY NAME
-SELECT ocid, raw_key, b.id AS bid_id, lot AS lot_id, b.status,
+SELECT ocid, process_key, raw_key, b.id AS bid_id, lot AS lot_id, b.status,
        b.status AS status_ocds,   -- already an OCDS code (bidStatus); prozorro.py maps native ones
        pm_ts(b.date) AS date,
        list_filter(list_transform(b.tenderers, lambda o: oc_org(pmap, o.id)), lambda v: v IS NOT NULL) AS tenderer_ids,
        tenderer_ids[1] AS tenderer_id,
        b.value.amount AS value_amount, b.value.currency AS value_currency
 FROM (
-    SELECT ocid, raw_key, pmap, b,
+    SELECT ocid, process_key, raw_key, pmap, b,
            unnest(CASE WHEN len(b.relatedLots) > 0 THEN b.relatedLots ELSE [NULL] END) AS lot
-    FROM (SELECT ocid, raw_key, pmap, unnest(t.bids.details) AS b FROM oc_release)
+    FROM (SELECT ocid, process_key, raw_key, pmap, unnest(t.bids.details) AS b FROM oc_release)
 );
 
 INSERT INTO awards BY NAME
-SELECT ocid, raw_key, a.id AS award_id, a.relatedBid AS bid_id, a.relatedLots[1] AS lot_id, a.status,
+SELECT ocid, process_key, raw_key, a.id AS award_id, a.relatedBid AS bid_id, a.relatedLots[1] AS lot_id, a.status,
        pm_ts(a.date) AS date, a.value.amount AS value_amount, a.value.currency AS value_currency,
        list_filter(list_transform(a.suppliers, lambda o: oc_org(pmap, o.id)), lambda v: v IS NOT NULL) AS supplier_ids,
        supplier_ids[1] AS supplier_id,
        pm_str(coalesce(a.suppliers[1].name, oc_party(pmap, a.suppliers[1].id).name)) AS supplier_name,
        coalesce(len(a.complaints), 0) AS complaints_count,
        list_transform(a.items, lambda i: i.classification.id) AS item_cpvs
-FROM (SELECT ocid, raw_key, pmap, unnest(t.awards) AS a FROM oc_release);
+FROM (SELECT ocid, process_key, raw_key, pmap, unnest(t.awards) AS a FROM oc_release);
 
 INSERT INTO contracts BY NAME
-SELECT x.ocid, x.raw_key, 'ocds' AS origin, c.id AS contract_id, c.contractID AS contract_public_id,
+SELECT x.ocid, x.process_key, x.raw_key, 'ocds' AS origin, c.id AS contract_id, c.contractID AS contract_public_id,
        c.awardID AS award_id, c.status, pm_str(c.title) AS title, pm_ts(c.dateSigned) AS date_signed,
        pm_ts(c.period.startDate) AS period_start, pm_ts(c.period.endDate) AS period_end,
        c.value.amount AS value_amount, c.value.currency AS value_currency,
@@ -120,22 +120,22 @@ SELECT x.ocid, x.raw_key, 'ocds' AS origin, c.id AS contract_id, c.contractID AS
        coalesce(oc_org(x.pmap, c.suppliers[1].id), aw.supplier_id) AS supplier_id,
        coalesce(pm_str(c.suppliers[1].name), aw.supplier_name) AS supplier_name,
        coalesce(len(c.amendments), 0) AS changes_count, x.record_date AS date_modified
-FROM (SELECT ocid, raw_key, record_date, pmap, unnest(t.contracts) AS c FROM oc_release) x
+FROM (SELECT ocid, process_key, raw_key, record_date, pmap, unnest(t.contracts) AS c FROM oc_release) x
 JOIN processes pr ON pr.raw_key = x.raw_key
 LEFT JOIN awards aw ON aw.raw_key = x.raw_key AND aw.award_id = x.c.awardID;
 
 INSERT INTO contract_items BY NAME
-SELECT ocid, raw_key, contract_id, i.id AS item_id, pm_str(i.description) AS description, i.classification.id AS cpv,
+SELECT ocid, process_key, raw_key, contract_id, i.id AS item_id, pm_str(i.description) AS description, i.classification.id AS cpv,
        i.quantity, coalesce(i.unit.code, i.unit.id) AS unit_code, i.unit.name AS unit_name,
        i.unit.value.amount AS unit_value_amount, i.unit.value.currency AS unit_value_currency
-FROM (SELECT ocid, raw_key, c.id AS contract_id, unnest(c.items) AS i
-      FROM (SELECT ocid, raw_key, unnest(t.contracts) AS c FROM oc_release));
+FROM (SELECT ocid, process_key, raw_key, c.id AS contract_id, unnest(c.items) AS i
+      FROM (SELECT ocid, process_key, raw_key, unnest(t.contracts) AS c FROM oc_release));
 
 INSERT INTO contract_changes BY NAME
-SELECT ocid, raw_key, contract_id, am.id AS change_id, NULL AS status, pm_ts(am.date) AS date, NULL AS date_signed,
+SELECT ocid, process_key, raw_key, contract_id, am.id AS change_id, NULL AS status, pm_ts(am.date) AS date, NULL AS date_signed,
        pm_str(coalesce(am.rationale, am.description)) AS rationale, NULL AS rationale_types
-FROM (SELECT ocid, raw_key, c.id AS contract_id, unnest(c.amendments) AS am
-      FROM (SELECT ocid, raw_key, unnest(t.contracts) AS c FROM oc_release));
+FROM (SELECT ocid, process_key, raw_key, c.id AS contract_id, unnest(c.amendments) AS am
+      FROM (SELECT ocid, process_key, raw_key, unnest(t.contracts) AS c FROM oc_release));
 """
 
 _OCDS_ORGANIZATIONS = """

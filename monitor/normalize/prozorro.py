@@ -50,16 +50,16 @@ CREATE OR REPLACE TEMP MACRO pz_bid_status_ocds(status, award_rejected, prequali
 # "masked": config.restricted, or the masker's placeholder seen in the text (older dumps lack config).
 _TENDERS = _BID_STATUS_OCDS + f"""
 CREATE OR REPLACE TEMP TABLE pz_tender AS
-SELECT raw_key, source, ocid, date_modified AS record_date,
+SELECT raw_key, source, ocid, process_key, date_modified AS record_date,
        (coalesce(restricted, false) OR contains(body, '"Приховано"')) AS masked,
        json_transform(body, {as_sql_literal(PROZORRO_TENDER)}) AS t
-FROM norm_in WHERE kind = 'tender';
+FROM norm_in LEFT JOIN norm_keys USING (ocid) WHERE kind = 'tender';
 
 CREATE OR REPLACE TEMP TABLE pz_tender_buyer AS
 SELECT raw_key, coalesce(t.buyers[1], t.procuringEntity) AS b FROM pz_tender;
 
 INSERT INTO processes BY NAME
-SELECT x.ocid, x.source, x.raw_key,
+SELECT x.ocid, x.process_key, x.source, x.raw_key,
        coalesce(t.id, t._id) AS tender_id,
        t.tenderID AS tender_public_id,
        pm_str(t.title) AS title,
@@ -112,13 +112,13 @@ JOIN pz_tender_buyer pb USING (raw_key)
 LEFT JOIN pm_region_alias ra ON ra.alias_key = pm_region_key(pb.b.address.region);
 
 INSERT INTO lots BY NAME
-SELECT ocid, raw_key, l.id AS lot_id, pm_str(l.title) AS title, l.status,
+SELECT ocid, process_key, raw_key, l.id AS lot_id, pm_str(l.title) AS title, l.status,
        pm_money(l.value.amount, masked) AS value_amount, l.value.currency AS value_currency
-FROM (SELECT ocid, raw_key, masked, unnest(t.lots) AS l FROM pz_tender)
+FROM (SELECT ocid, process_key, raw_key, masked, unnest(t.lots) AS l FROM pz_tender)
 WHERE l.id IS NOT NULL;
 
 INSERT INTO items BY NAME
-SELECT ocid, raw_key, i.id AS item_id, i.relatedLot AS lot_id, pm_str(i.description) AS description,
+SELECT ocid, process_key, raw_key, i.id AS item_id, i.relatedLot AS lot_id, pm_str(i.description) AS description,
        i.classification.scheme AS classification_scheme, i.classification.id AS cpv,
        i.additionalClassifications AS additional_classifications,
        list_filter(i.additionalClassifications, lambda c: c.scheme = 'INN')[1].description AS inn,
@@ -126,10 +126,10 @@ SELECT ocid, raw_key, i.id AS item_id, i.relatedLot AS lot_id, pm_str(i.descript
        pm_money(i.quantity, masked) AS quantity, i.unit.code AS unit_code, i.unit.name AS unit_name,
        pm_money(i.unit.value.amount, masked) AS unit_value_amount, i.unit.value.currency AS unit_value_currency,
        pm_str(i.deliveryAddress.region) AS delivery_region
-FROM (SELECT ocid, raw_key, masked, unnest(t.items) AS i FROM pz_tender);
+FROM (SELECT ocid, process_key, raw_key, masked, unnest(t.items) AS i FROM pz_tender);
 
 INSERT INTO bids BY NAME
-SELECT ocid, raw_key, b.id AS bid_id, lv.relatedLot AS lot_id, coalesce(lv.status, b.status) AS status,
+SELECT ocid, process_key, raw_key, b.id AS bid_id, lv.relatedLot AS lot_id, coalesce(lv.status, b.status) AS status,
        pz_bid_status_ocds(
            pz_bid_row_status(b.status, lv.status),
            coalesce(len(list_filter(awards, lambda a: a.bid_id = b.id AND a.status = 'unsuccessful'
@@ -145,14 +145,14 @@ SELECT ocid, raw_key, b.id AS bid_id, lv.relatedLot AS lot_id, coalesce(lv.statu
        pm_money(coalesce(lv.value.amount, b.value.amount), masked) AS value_amount,
        coalesce(lv.value.currency, b.value.currency) AS value_currency
 FROM (
-    SELECT ocid, raw_key, masked, awards, qualifications, b,
+    SELECT ocid, process_key, raw_key, masked, awards, qualifications, b,
            unnest(CASE WHEN len(b.lotValues) > 0 THEN b.lotValues ELSE [NULL] END) AS lv
-    FROM (SELECT ocid, raw_key, masked, t.awards AS awards, t.qualifications AS qualifications,
+    FROM (SELECT ocid, process_key, raw_key, masked, t.awards AS awards, t.qualifications AS qualifications,
                  unnest(t.bids) AS b FROM pz_tender)
 );
 
 INSERT INTO awards BY NAME
-SELECT ocid, raw_key, a.id AS award_id, a.bid_id, a.lotID AS lot_id, a.status, pm_ts(a.date) AS date,
+SELECT ocid, process_key, raw_key, a.id AS award_id, a.bid_id, a.lotID AS lot_id, a.status, pm_ts(a.date) AS date,
        pm_money(a.value.amount, masked) AS value_amount, a.value.currency AS value_currency,
        list_filter(list_transform(a.suppliers, lambda o: pm_org_id(o.identifier.scheme, o.identifier.id)), lambda x: x IS NOT NULL) AS supplier_ids,
        supplier_ids[1] AS supplier_id,
@@ -163,7 +163,7 @@ SELECT ocid, raw_key, a.id AS award_id, a.bid_id, a.lotID AS lot_id, a.status, p
        -- the items of the award's lot, or every item when the tender has no lots
        list_transform(list_filter(items, lambda i: lots_count = 0 OR a.lotID IS NULL OR i.relatedLot = a.lotID),
                       lambda i: i.classification.id) AS item_cpvs
-FROM (SELECT ocid, raw_key, masked, t.items AS items, coalesce(len(t.lots), 0) AS lots_count,
+FROM (SELECT ocid, process_key, raw_key, masked, t.items AS items, coalesce(len(t.lots), 0) AS lots_count,
              unnest(t.awards) AS a FROM pz_tender);
 
 -- Complaints (to the review body, type "complaint") and claims (to the buyer, type "claim"), one row
@@ -171,45 +171,45 @@ FROM (SELECT ocid, raw_key, masked, t.items AS items, coalesce(len(t.lots), 0) A
 -- or a cancellation. lot_id is the complaint's relatedLot, else the lot of the award, qualification
 -- or cancellation it was lodged against. Migration 0007 fills the same rows for tenders stored before it.
 INSERT INTO complaints BY NAME
-SELECT ocid, raw_key, c.id AS complaint_id, c.complaintID AS complaint_public_id, parent_type, parent_id,
+SELECT ocid, process_key, raw_key, c.id AS complaint_id, c.complaintID AS complaint_public_id, parent_type, parent_id,
        coalesce(c.relatedLot, parent_lot_id) AS lot_id, c.type, c.status,
        pm_ts(c.dateSubmitted) AS date_submitted, pm_ts(c.dateDecision) AS date_decision
 FROM (
-    SELECT ocid, raw_key, 'tender' AS parent_type, NULL::VARCHAR AS parent_id, NULL::VARCHAR AS parent_lot_id,
+    SELECT ocid, process_key, raw_key, 'tender' AS parent_type, NULL::VARCHAR AS parent_id, NULL::VARCHAR AS parent_lot_id,
            unnest(t.complaints) AS c
     FROM pz_tender
     UNION ALL
-    SELECT ocid, raw_key, 'award', a.id, a.lotID, unnest(a.complaints)
-    FROM (SELECT ocid, raw_key, unnest(t.awards) AS a FROM pz_tender)
+    SELECT ocid, process_key, raw_key, 'award', a.id, a.lotID, unnest(a.complaints)
+    FROM (SELECT ocid, process_key, raw_key, unnest(t.awards) AS a FROM pz_tender)
     UNION ALL
-    SELECT ocid, raw_key, 'qualification', q.id, q.lotID, unnest(q.complaints)
-    FROM (SELECT ocid, raw_key, unnest(t.qualifications) AS q FROM pz_tender)
+    SELECT ocid, process_key, raw_key, 'qualification', q.id, q.lotID, unnest(q.complaints)
+    FROM (SELECT ocid, process_key, raw_key, unnest(t.qualifications) AS q FROM pz_tender)
     UNION ALL
-    SELECT ocid, raw_key, 'cancellation', k.id, k.relatedLot, unnest(k.complaints)
-    FROM (SELECT ocid, raw_key, unnest(t.cancellations) AS k FROM pz_tender)
+    SELECT ocid, process_key, raw_key, 'cancellation', k.id, k.relatedLot, unnest(k.complaints)
+    FROM (SELECT ocid, process_key, raw_key, unnest(t.cancellations) AS k FROM pz_tender)
 );
 
 -- The documents of each bid, one row per document version (a new version repeats the id), from its
 -- four containers. The public API lists bids, and so their documents, once bidding has closed;
 -- confidential documents are listed too (title and dates, the file itself is restricted).
 INSERT INTO bid_documents BY NAME
-SELECT ocid, raw_key, bid_id, container, d.id AS document_id, pm_str(d.title) AS title,
+SELECT ocid, process_key, raw_key, bid_id, container, d.id AS document_id, pm_str(d.title) AS title,
        pm_ts(d.datePublished) AS date_published, pm_ts(d.dateModified) AS date_modified
 FROM (
-    SELECT ocid, raw_key, bid_id, x.container, unnest(x.docs) AS d
+    SELECT ocid, process_key, raw_key, bid_id, x.container, unnest(x.docs) AS d
     FROM (
-        SELECT ocid, raw_key, b.id AS bid_id,
+        SELECT ocid, process_key, raw_key, b.id AS bid_id,
                unnest([{{'container': 'documents', 'docs': b.documents}},
                        {{'container': 'financialDocuments', 'docs': b.financialDocuments}},
                        {{'container': 'eligibilityDocuments', 'docs': b.eligibilityDocuments}},
                        {{'container': 'qualificationDocuments', 'docs': b.qualificationDocuments}}]) AS x
-        FROM (SELECT ocid, raw_key, unnest(t.bids) AS b FROM pz_tender)
+        FROM (SELECT ocid, process_key, raw_key, unnest(t.bids) AS b FROM pz_tender)
     )
 );
 
 -- In-tender contracts are slim copies; a contract object from the contracts feed wins over them.
 INSERT INTO contracts BY NAME
-SELECT x.ocid, x.raw_key, 'tender' AS origin, c.id AS contract_id, c.contractID AS contract_public_id,
+SELECT x.ocid, x.process_key, x.raw_key, 'tender' AS origin, c.id AS contract_id, c.contractID AS contract_public_id,
        c.awardID AS award_id, c.status, pm_str(c.title) AS title, pm_ts(c.dateSigned) AS date_signed,
        pm_ts(c.period.startDate) AS period_start, pm_ts(c.period.endDate) AS period_end,
        pm_money(c.value.amount, masked) AS value_amount, c.value.currency AS value_currency,
@@ -217,7 +217,7 @@ SELECT x.ocid, x.raw_key, 'tender' AS origin, c.id AS contract_id, c.contractID 
        coalesce(pm_org_id(c.suppliers[1].identifier.scheme, c.suppliers[1].identifier.id), aw.supplier_id) AS supplier_id,
        coalesce(pm_str(c.suppliers[1].name), aw.supplier_name) AS supplier_name,
        NULL AS changes_count, x.record_date AS date_modified
-FROM (SELECT ocid, raw_key, masked, record_date, unnest(t.contracts) AS c FROM pz_tender) x
+FROM (SELECT ocid, process_key, raw_key, masked, record_date, unnest(t.contracts) AS c FROM pz_tender) x
 JOIN processes pr ON pr.raw_key = x.raw_key
 LEFT JOIN awards aw ON aw.raw_key = x.raw_key AND aw.award_id = x.c.awardID
 WHERE NOT EXISTS (SELECT 1 FROM contracts k WHERE k.origin = 'contract' AND k.contract_id = x.c.id);
@@ -239,16 +239,16 @@ FROM (
 
 _CONTRACTS = f"""
 CREATE OR REPLACE TEMP TABLE pz_contract AS
-SELECT raw_key, source, ocid, date_modified AS record_date,
+SELECT raw_key, source, ocid, process_key, date_modified AS record_date,
        (coalesce(restricted, false) OR contains(body, '"Приховано"')) AS masked,
        json_transform(body, {as_sql_literal(PROZORRO_CONTRACT)}) AS t
-FROM norm_in WHERE kind = 'contract';
+FROM norm_in LEFT JOIN norm_keys USING (ocid) WHERE kind = 'contract';
 
 DELETE FROM contracts
 WHERE origin = 'tender' AND contract_id IN (SELECT coalesce(t.id, t._id) FROM pz_contract);
 
 INSERT INTO contracts BY NAME
-SELECT ocid, raw_key, 'contract' AS origin, coalesce(t.id, t._id) AS contract_id,
+SELECT ocid, process_key, raw_key, 'contract' AS origin, coalesce(t.id, t._id) AS contract_id,
        t.contractID AS contract_public_id, t.awardID AS award_id, t.status, pm_str(t.title) AS title,
        pm_ts(t.dateSigned) AS date_signed, pm_ts(t.period.startDate) AS period_start,
        pm_ts(t.period.endDate) AS period_end,
@@ -263,15 +263,15 @@ SELECT ocid, raw_key, 'contract' AS origin, coalesce(t.id, t._id) AS contract_id
 FROM pz_contract;
 
 INSERT INTO contract_items BY NAME
-SELECT ocid, raw_key, contract_id, i.id AS item_id, pm_str(i.description) AS description, i.classification.id AS cpv,
+SELECT ocid, process_key, raw_key, contract_id, i.id AS item_id, pm_str(i.description) AS description, i.classification.id AS cpv,
        pm_money(i.quantity, masked) AS quantity, i.unit.code AS unit_code, i.unit.name AS unit_name,
        pm_money(i.unit.value.amount, masked) AS unit_value_amount, i.unit.value.currency AS unit_value_currency
-FROM (SELECT ocid, raw_key, masked, coalesce(t.id, t._id) AS contract_id, unnest(t.items) AS i FROM pz_contract);
+FROM (SELECT ocid, process_key, raw_key, masked, coalesce(t.id, t._id) AS contract_id, unnest(t.items) AS i FROM pz_contract);
 
 INSERT INTO contract_changes BY NAME
-SELECT ocid, raw_key, contract_id, ch.id AS change_id, ch.status, pm_ts(ch.date) AS date,
+SELECT ocid, process_key, raw_key, contract_id, ch.id AS change_id, ch.status, pm_ts(ch.date) AS date,
        pm_ts(ch.dateSigned) AS date_signed, pm_str(ch.rationale) AS rationale, ch.rationaleTypes AS rationale_types
-FROM (SELECT ocid, raw_key, coalesce(t.id, t._id) AS contract_id, unnest(t.changes) AS ch FROM pz_contract);
+FROM (SELECT ocid, process_key, raw_key, coalesce(t.id, t._id) AS contract_id, unnest(t.changes) AS ch FROM pz_contract);
 """
 
 _CONTRACT_ORGANIZATIONS = """

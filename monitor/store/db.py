@@ -2,7 +2,11 @@
 
 Migrations are the numbered SQL files in ``migrations/``; the version of a database is the number
 of the last one applied, kept in ``schema_migrations``. Each migration runs in its own transaction,
-so a failed upgrade leaves the file at the previous version.
+so a failed upgrade leaves the file at the previous version. A migration that DuckDB cannot run in
+one transaction (a NOT NULL constraint on a column filled by an UPDATE) is cut into steps by lines
+``-- next step``: each step is a transaction of its own, and each must be safe to run again (``IF
+NOT EXISTS``, ``WHERE ... IS NULL``), because a failure between steps leaves the file at the previous
+version with the first steps done.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_STEP = re.compile(r"^-- next step$", re.MULTILINE)
 _CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_][A-Za-z0-9_]*)",
                            re.IGNORECASE | re.MULTILINE)
 
@@ -84,8 +89,12 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
             "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
         )
     for number, name, sql in migrations[version:target]:
+        *first_steps, last_step = _STEP.split(sql)
+        for step in first_steps:
+            with transaction(con):
+                con.execute(step)
         with transaction(con):
-            con.execute(sql)
+            con.execute(last_step)
             con.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 [number, name, datetime.now(timezone.utc)],
