@@ -229,6 +229,9 @@ def test_related_rows_are_complete_for_the_exported_processes(bundle, query, sam
     # nested columns stay typed in Parquet; the evidence is JSON
     schema = parquet_rows(out / "processes.parquet", "DESCRIBE t")
     assert {r[0]: r[1] for r in schema}["plan_ids"] == "VARCHAR[]"
+    # the database's own process numbers stay inside it: processes are named by ocid
+    for table in ("processes", "bids", "classifications"):
+        assert "process_key" not in [r[0] for r in parquet_rows(out / f"{table}.parquet", "DESCRIBE t")], table
     assert {r[0]: r[1] for r in parquet_rows(out / "flags.parquet", "DESCRIBE t")}["evidence"] == "JSON"
 
 

@@ -388,29 +388,31 @@ def select(con: duckdb.DuckDBPyConnection, filters: Filters, *, raw: bool = Fals
 # order, so the same database and filters give the same rows in the same order.
 def table_queries() -> list[tuple[str, str, str]]:
     in_ocids = "WHERE ocid IN (SELECT ocid FROM x_ocids)"
+    # process_key numbers processes inside one database only: the evidence names them by ocid
+    keyed = "* EXCLUDE (process_key)"
     return [
         ("flags", f"SELECT {', '.join(FLAG_COLUMNS)} FROM x_flags",
          "rule_id, subject_type, subject_id, ocid NULLS FIRST, first_seen"),
-        ("processes", f"SELECT * FROM processes {in_ocids}", "ocid, source, raw_key"),
-        ("lots", f"SELECT * FROM lots {in_ocids}", "ocid, raw_key, lot_id"),
-        ("items", f"SELECT * FROM items {in_ocids}",
+        ("processes", f"SELECT {keyed} FROM processes {in_ocids}", "ocid, source, raw_key"),
+        ("lots", f"SELECT {keyed} FROM lots {in_ocids}", "ocid, raw_key, lot_id"),
+        ("items", f"SELECT {keyed} FROM items {in_ocids}",
          "ocid, raw_key, lot_id NULLS FIRST, item_id NULLS FIRST, cpv NULLS FIRST, description NULLS FIRST"),
-        ("bids", f"SELECT * FROM bids {in_ocids}", "ocid, raw_key, bid_id NULLS FIRST, lot_id NULLS FIRST"),
-        ("awards", f"SELECT * FROM awards {in_ocids}", "ocid, raw_key, award_id NULLS FIRST, lot_id NULLS FIRST"),
-        ("contracts", f"SELECT * FROM contracts {in_ocids}", "ocid, raw_key, contract_id NULLS FIRST, origin"),
-        ("contract_items", f"SELECT * FROM contract_items {in_ocids}",
+        ("bids", f"SELECT {keyed} FROM bids {in_ocids}", "ocid, raw_key, bid_id NULLS FIRST, lot_id NULLS FIRST"),
+        ("awards", f"SELECT {keyed} FROM awards {in_ocids}", "ocid, raw_key, award_id NULLS FIRST, lot_id NULLS FIRST"),
+        ("contracts", f"SELECT {keyed} FROM contracts {in_ocids}", "ocid, raw_key, contract_id NULLS FIRST, origin"),
+        ("contract_items", f"SELECT {keyed} FROM contract_items {in_ocids}",
          "ocid, raw_key, contract_id NULLS FIRST, item_id NULLS FIRST, description NULLS FIRST"),
-        ("contract_changes", f"SELECT * FROM contract_changes {in_ocids}",
+        ("contract_changes", f"SELECT {keyed} FROM contract_changes {in_ocids}",
          "ocid, raw_key, contract_id NULLS FIRST, change_id NULLS FIRST"),
-        ("complaints", f"SELECT * FROM complaints {in_ocids}",
+        ("complaints", f"SELECT {keyed} FROM complaints {in_ocids}",
          "ocid, raw_key, parent_type NULLS FIRST, parent_id NULLS FIRST, complaint_id NULLS FIRST, "
          "date_submitted NULLS FIRST"),
-        ("bid_documents", f"SELECT * FROM bid_documents {in_ocids}",
+        ("bid_documents", f"SELECT {keyed} FROM bid_documents {in_ocids}",
          "ocid, raw_key, bid_id NULLS FIRST, container NULLS FIRST, document_id NULLS FIRST, "
          "date_modified NULLS FIRST, date_published NULLS FIRST"),
         ("plans", "SELECT * FROM plans WHERE plan_id IN (SELECT plan_id FROM x_plans)", "plan_id, source, raw_key"),
         ("organizations", "SELECT * FROM organizations WHERE org_id IN (SELECT org_id FROM x_orgs)", "org_id"),
-        ("classifications", f"SELECT * FROM classifications {in_ocids}", "ocid, category"),
+        ("classifications", f"SELECT {keyed} FROM classifications {in_ocids}", "ocid, category"),
         ("plan_classifications", "SELECT * FROM plan_classifications WHERE plan_id IN (SELECT plan_id FROM x_plans)",
          "plan_id, category"),
     ]
