@@ -258,7 +258,7 @@ def test_a_local_set_wins_over_the_shipped_set_of_the_same_name(folder, tmp_path
     shipped_flags = flagged(db, rule_id)
     assert shipped_flags
     local = write_set(folder, "bid_once", "-- No bids: a local set that hides the shipped one.\n"
-                      "SELECT b.ocid, coalesce(b.bid_id, '#' || b.rowid) AS bid_key, b.rowid AS position, b.bid_id, "
+                      "SELECT b.ocid, b.process_key, coalesce(b.bid_id, '#' || b.rowid) AS bid_key, b.rowid AS position, b.bid_id, "
                       "b.status, b.status_ocds, b.date, b.tenderer_id, b.tenderer_ids, b.value_amount, "
                       "b.value_currency FROM bids b WHERE false\n")
     (rule,) = load_rules(folder)
