@@ -58,12 +58,30 @@ SELECT 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, n + 1 AS pr
 FROM range($processes) t(n);
 INSERT INTO process_keys SELECT ocid, process_key FROM processes;
 
+-- every item has a unit (by its ДК021 code: a social service per person, service or month, fuel per litre...)
+-- and 30 % publish a unit price in UAH (lognormal around the unit's usual price): what the unit price
+-- outlier rule compares
 INSERT INTO items BY NAME
-SELECT p.ocid, p.n + 1 AS process_key, p.raw_key, 'i' || k AS item_id,
-       (['85312000-9', '85311000-2', '33600000-6', '09130000-9', '45450000-6', '30190000-7'])[1 + (h(n, 10 + k) * 6)::INT % 6] AS cpv,
-       'Позиція ' || k AS description, 1 + (h(n, 20 + k) * 100)::INT AS quantity
-FROM (SELECT n, 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, 'bench:' || n AS raw_key
-      FROM range($processes) t(n)) p, range(2) r(k);
+SELECT ocid, process_key, raw_key, item_id, cpv, description, quantity, unit.code AS unit_code, unit.name AS unit_name,
+       CASE WHEN h(n, 70 + k) < 0.3
+            THEN round(unit.price * exp(0.7 * (h(n, 74 + k) + h(n, 76 + k) + h(n, 78 + k) - 1.5)), 2) END AS unit_value_amount,
+       CASE WHEN h(n, 70 + k) < 0.3 THEN 'UAH' END AS unit_value_currency
+FROM (SELECT *, units[1 + (h(n, 72 + k) * len(units))::INT % len(units)] AS unit
+      FROM (SELECT *, CASE cpv WHEN '85312000-9' THEN [{'code': 'IE', 'name': 'особа', 'price': 640},
+                                                       {'code': 'E48', 'name': 'послуга', 'price': 250},
+                                                       {'code': 'MON', 'name': 'місяць', 'price': 3000}]
+                               WHEN '85311000-2' THEN [{'code': 'IE', 'name': 'особа', 'price': 9000},
+                                                       {'code': 'DAY', 'name': 'день', 'price': 450},
+                                                       {'code': 'MON', 'name': 'місяць', 'price': 12000}]
+                               WHEN '33600000-6' THEN [{'code': 'PK', 'name': 'упаковка', 'price': 180}]
+                               WHEN '09130000-9' THEN [{'code': 'LTR', 'name': 'літр', 'price': 55}]
+                               WHEN '45450000-6' THEN [{'code': 'E48', 'name': 'послуга', 'price': 40000}]
+                               ELSE [{'code': 'H87', 'name': 'штука', 'price': 2500}] END AS units
+            FROM (SELECT p.ocid, p.n + 1 AS process_key, p.raw_key, 'i' || k AS item_id, n, k,
+                         (['85312000-9', '85311000-2', '33600000-6', '09130000-9', '45450000-6', '30190000-7'])[1 + (h(n, 10 + k) * 6)::INT % 6] AS cpv,
+                         'Позиція ' || k AS description, 1 + (h(n, 20 + k) * 100)::INT AS quantity
+                  FROM (SELECT n, 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, 'bench:' || n AS raw_key
+                        FROM range($processes) t(n)) p, range(2) r(k))));
 
 INSERT INTO bids BY NAME
 SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-b' || k AS bid_id, CASE WHEN h(n, 30 + k) < 0.1 THEN 'disqualified' ELSE 'valid' END AS status,
