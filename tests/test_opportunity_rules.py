@@ -101,6 +101,50 @@ def test_unit_price_outlier_gives_the_peer_median_and_the_tariff(tmp_path):
     assert evidence["reference_tariff"] == pytest.approx(636.78)  # MoH order 1556, PWID package per client
 
 
+def test_unit_price_outlier_compares_each_price_with_the_others_of_its_group(tmp_path):
+    """Leave-one-out statistics: each process against the other processes of its group only."""
+    from monitor.store import connect
+
+    prices = [90.0, 100.0, 110.0, 120.0, 125.0, 130.0, 140.0, 150.0, 500.0, 20.0]
+    db = tmp_path / "prices.duckdb"
+    con = connect(db)
+    for n, price in enumerate(prices, start=1):
+        ocid = f"ocds-be6bcu-UA-2026-01-{n:02d}-000001-a"
+        con.execute("INSERT INTO process_keys VALUES (?, ?)", [ocid, n])
+        con.execute("INSERT INTO processes (ocid, process_key, source, raw_key, tender_public_id, status, main_category, "
+                    "date_published, value_amount, value_currency, buyer_id, buyer_name, region, is_test, is_masked) "
+                    "VALUES (?, ?, 'test', ?, ?, 'complete', 'services', TIMESTAMPTZ '2026-06-01 09:00:00+00', ?, 'UAH', "
+                    "'UA-EDR-00000001', 'Центр', 'Сумська область', false, false)",
+                    [ocid, n, f"test:{n}", ocid[12:], price * 10])
+        con.execute("INSERT INTO items (ocid, process_key, raw_key, item_id, cpv, quantity, unit_code, unit_name, "
+                    "unit_value_amount, unit_value_currency) VALUES (?, ?, ?, 'i1', '85312000-9', 10, 'IE', 'особа', ?, 'UAH')",
+                    [ocid, n, f"test:{n}", price])
+        con.execute("INSERT INTO classifications VALUES (?, 'social.services', 2, 'high', [], now(), ?)", [ocid, n])
+    con.close()
+    rule = BY_ID["opportunity-unit-price-outlier"]
+    evaluate(db, [rule], as_of=datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT evidence FROM flags WHERE rule_id = ?", [rule.id]).fetchall()
+    flagged = {e["unit_price"]: e for e in (json.loads(r[0]) for r in rows)}
+    assert set(flagged) == {500.0}  # 20 is low, but flag_below is off; 150 is within 1.5 x its peers' median
+    evidence = flagged[500.0]
+    others = sorted(p for p in prices if p != 500.0)
+
+    def quantile(xs, q):  # linear interpolation between order statistics, as quantile_cont
+        h = (len(xs) - 1) * q
+        lo = int(h)
+        return xs[lo] + (h - lo) * (xs[min(lo + 1, len(xs) - 1)] - xs[lo])
+
+    assert evidence["peers"] == 9
+    assert (evidence["peer_min"], evidence["peer_max"]) == (20.0, 150.0)
+    assert evidence["peer_median"] == pytest.approx(quantile(others, 0.5))  # 120, not the 122.5 of all ten
+    assert evidence["peer_lower_quartile"] == pytest.approx(quantile(others, 0.25))
+    assert evidence["peer_upper_quartile"] == pytest.approx(quantile(others, 0.75))
+    assert flagged[500.0]["ratio"] == pytest.approx(round(500 / 120, 2))
+    # the five peers closest to that median, nearest first, never the outlier itself
+    assert [e["unit_price"] for e in evidence["peer_examples"]] == [120.0, 125.0, 110.0, 130.0, 100.0]
+
+
 def test_no_market_evidence_lists_the_twenty_latest_failures_and_counts_them_all(tmp_path):
     """A buyer with many failed tenders: the evidence must still fit a spreadsheet cell."""
     rule = BY_ID["opportunity-no-market-repeated"]
