@@ -6,10 +6,11 @@
 
 Generates processes, lots-free items, bids (0-6 per process), awards, contracts, contract changes,
 complaints and bid documents straight into the tables with SQL (deterministic: values derive from
-hashes of the row number), then times ``monitor flag`` in its own process (all rules, sandboxed read
-two at a time, after the shared sets they read, then the flags merge) and prints the shared sets' and
-the rules' seconds (from its log and ``rule_runs``; a rule's seconds include waiting for the core the
-other rule uses).
+hashes of the row number; every item has a unit, 30 % a unit price). Times the ``cardinal-*`` rules
+alone on a copy (to set beside Cardinal), then ``monitor flag`` in its own process, twice (all rules,
+sandboxed read two at a time, after the shared sets they read, then the flags merge), and prints the
+shared sets' and the rules' seconds (from its log and ``rule_runs``; a rule's seconds include waiting
+for the core the other rule uses).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -206,6 +208,12 @@ def main() -> None:
                             "bid_documents", "classifications", "plans")}
         con.close()
         print(f"generated in {time.monotonic() - started:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        # for scale with Cardinal (its 11 indicators, ~32 s from JSON lines): the cardinal-* rules alone, first run
+        cardinal_db = Path(tmp) / "cardinal.duckdb"
+        shutil.copyfile(db, cardinal_db)
+        cardinal_rules = sorted(path.stem for path in (HERE.parent / "rules" / "flags").glob("cardinal-*.yaml"))
+        cardinal = _monitor(cardinal_db, "flag", *(arg for rule in cardinal_rules for arg in ("--rule", rule)))
+        cardinal_db.unlink()
         first = _timed_flag(db)
         second = _timed_flag(db)  # nothing changed: the nightly steady state
         con = connect(db)
@@ -225,6 +233,9 @@ def main() -> None:
         sandbox, merge = evaluated.get("sandbox_seconds", 0.0), evaluated.get("merge_seconds", 0.0)
         print(f"  sandbox (shared sets and rules) {sandbox:.1f} s, merge into flags {merge:.1f} s, the rest "
               f"(Python start, reading the rule files, opening the database) {seconds - sandbox - merge:.1f} s")
+    seconds, rss, status, summary, _ = cardinal
+    print(f"monitor flag of the {len(cardinal_rules)} cardinal-* rules alone (Cardinal's 11 indicators, every subject "
+          f"it reports), first run: {seconds:.1f} s wall, peak RSS {rss:.2f} GiB, exit {status}; {summary}")
     for rule_id, rule_status, rows, rule_seconds in per_rule:
         print(f"  {rule_seconds:7.3f} s  {rows if rows is not None else '-':>9} rows  {rule_status:<7} {rule_id}")
     if report:
