@@ -67,8 +67,8 @@ def _classify_chunk(con: duckdb.DuckDBPyConnection, categories: list, start: int
     result = classify(processes, items, categories)
     if result.height:
         con.register("classify_result", result.with_columns(classified_at=pl.lit(now)).to_arrow())
-        con.execute("INSERT INTO classifications BY NAME SELECT r.*, p.process_key FROM classify_result r "
-                    "JOIN processes p USING (ocid)")
+        con.execute("INSERT INTO classifications BY NAME SELECT r.*, k.process_key FROM classify_result r "
+                    "JOIN process_keys k USING (ocid)")  # one key per ocid
         con.unregister("classify_result")
     return result.height
 
