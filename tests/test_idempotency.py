@@ -179,6 +179,30 @@ def test_an_older_copy_later_in_the_same_file_loses(tmp_path, load, query_one):
     assert query_one("SELECT origin FROM raw_records") == (f"{path}:1",)
 
 
+@pytest.mark.parametrize("same_date", [False, True], ids=["newer-wins", "same-date"])
+def test_two_records_of_one_process_in_one_batch_leave_one_process(tmp_path, run_cli, same_date):
+    """Two tenders (different ids) with one tenderID: one owner, whichever order and batch they come in."""
+    def second(t):
+        t["id"] = "f" * 32
+        t["title"] = "Друга копія"
+        if not same_date:
+            t["dateModified"] = "2022-07-25T09:00:00+03:00"
+    first, other = mutated(MICROSCOPES, lambda t: None), mutated(MICROSCOPES, second)
+    stores = []
+    for name, files in (("together", [[first, other]]), ("reversed", [[other, first]]),
+                        ("apart", [[first], [other]]), ("apart-reversed", [[other], [first]])):
+        db = tmp_path / f"{name}.duckdb"
+        for n, lines in enumerate(files):
+            assert run_cli("--db", db, "load", write_lines(tmp_path / f"{name}-{n}.jsonl", lines))[0] == 0
+        with duckdb.connect(str(db), read_only=True) as con:
+            stores.append(con.execute("SELECT ocid, raw_key, title FROM processes").fetchall()
+                          + con.execute("SELECT DISTINCT raw_key FROM items").fetchall())
+    # the newer record, or on the same date the larger raw_key (the "fff..." id), owns the process
+    assert stores[0] == [(MICROSCOPES_OCID, "prozorro:tender:" + "f" * 32, "Друга копія"),
+                         ("prozorro:tender:" + "f" * 32,)]
+    assert all(store == stores[0] for store in stores), stores
+
+
 def test_same_date_different_content_gives_the_same_store_in_any_order(tmp_path, run_cli):
     """Two copies with one dateModified and different content: the winner does not depend on order."""
     a = write_json(tmp_path / "a.json", mutated(LIFT_REPAIR, lambda t: t.update(title="копія A")))

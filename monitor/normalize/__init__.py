@@ -44,24 +44,35 @@ def create_norm_in(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE norm_in ({NORM_IN_COLUMNS})")
 
 
-def _drop_superseded(con: duckdb.DuckDBPyConnection) -> None:
-    """Skip process records that lose to another record of the same ocid.
+def _beats(winner: str, winner_kind: str, loser: str, loser_kind: str) -> str:
+    """SQL: the process record ``winner`` (alias with date_modified, raw_key) beats ``loser``.
 
-    The newer record wins; on an equal date the fuller kind wins: a native tender, then an OCDS
-    record (its compiledRelease has every release), a compiled release, a set of releases merged here.
+    The newer record wins (no date counts as oldest); on an equal date the fuller kind wins: a native
+    tender, then an OCDS record (its compiledRelease has every release), a compiled release, a set of
+    releases merged here; then the larger raw_key, so that the outcome never depends on which record
+    came first or in which batch.
     """
+    kinds = list(PROCESS_KINDS)
+    return f"""(
+        coalesce({winner}.date_modified, '-infinity'::TIMESTAMPTZ) > coalesce({loser}.date_modified, '-infinity'::TIMESTAMPTZ)
+        OR ({winner}.date_modified IS NOT DISTINCT FROM {loser}.date_modified
+            AND (list_position({kinds!r}, {winner_kind}) < list_position({kinds!r}, {loser_kind})
+                 OR (list_position({kinds!r}, {winner_kind}) = list_position({kinds!r}, {loser_kind})
+                     AND {winner}.raw_key > {loser}.raw_key))))"""
+
+
+def _drop_superseded(con: duckdb.DuckDBPyConnection) -> None:
+    """Skip process records that lose to another record of the same ocid, stored or in this batch (``_beats``)."""
     con.execute(
         f"""
         DELETE FROM norm_in n
         WHERE n.kind IN {PROCESS_KINDS!r}
-          AND EXISTS (
-            SELECT 1 FROM processes p
-            WHERE p.ocid = n.ocid AND p.raw_key <> n.raw_key
-              AND (p.date_modified > n.date_modified
-                   OR (p.date_modified IS NOT DISTINCT FROM n.date_modified
-                       AND list_position({list(PROCESS_KINDS)!r}, split_part(p.raw_key, ':', 2))
-                           < list_position({list(PROCESS_KINDS)!r}, n.kind)))
-          )
+          AND (EXISTS (SELECT 1 FROM processes p
+                       WHERE p.ocid = n.ocid AND p.raw_key <> n.raw_key
+                         AND {_beats("p", "split_part(p.raw_key, ':', 2)", "n", "n.kind")})
+               OR EXISTS (SELECT 1 FROM norm_in m
+                          WHERE m.ocid = n.ocid AND m.kind IN {PROCESS_KINDS!r} AND m.raw_key <> n.raw_key
+                            AND {_beats("m", "m.kind", "n", "n.kind")}))
         """
     )
 
