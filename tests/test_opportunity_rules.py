@@ -145,6 +145,38 @@ def test_unit_price_outlier_compares_each_price_with_the_others_of_its_group(tmp
     assert [e["unit_price"] for e in evidence["peer_examples"]] == [120.0, 125.0, 110.0, 130.0, 100.0]
 
 
+def test_planned_not_procured_names_the_same_tender_whatever_the_order_of_the_rows(tmp_path):
+    """Two failed tenders of a plan published at the same instant: the one named and the list's order
+    follow the ocids, not the order the rows happen to be stored in (which differs between databases)."""
+    from monitor.store import connect
+
+    rule = BY_ID["opportunity-planned-not-procured"]
+    tenders = [("ocds-be6bcu-UA-2026-02-02-000002-a", 2), ("ocds-be6bcu-UA-2026-02-02-000001-a", 1)]
+    evidence = []
+    for order in (tenders, tenders[::-1]):
+        db = tmp_path / f"plan-{len(evidence)}.duckdb"
+        con = connect(db)
+        con.execute("INSERT INTO plans (plan_id, source, raw_key, status, budget_year, planned_start, buyer_id) "
+                    "VALUES ('plan-1', 'test', 'test:plan-1', 'scheduled', 2026, TIMESTAMPTZ '2026-02-01 09:00:00+00', "
+                    "'UA-EDR-00000001')")
+        con.execute("INSERT INTO plan_classifications VALUES ('plan-1', 'social.services', 2, 'high', [], now())")
+        for ocid, key in order:
+            con.execute("INSERT INTO process_keys VALUES (?, ?)", [ocid, key])
+            con.execute("INSERT INTO processes (ocid, process_key, source, raw_key, tender_public_id, status, "
+                        "date_published, buyer_id, plan_ids) VALUES (?, ?, 'test', ?, ?, 'unsuccessful', "
+                        "TIMESTAMPTZ '2026-02-02 09:00:00+00', 'UA-EDR-00000001', ['plan-1'])",
+                        [ocid, key, f"test:{key}", ocid[12:]])
+        con.close()
+        evaluate(db, [rule], as_of=datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
+        with duckdb.connect(str(db), read_only=True) as con:
+            (row,) = con.execute("SELECT evidence FROM flags WHERE rule_id = ?", [rule.id]).fetchall()
+        evidence.append(json.loads(row[0]))
+    assert evidence[0] == evidence[1]
+    assert evidence[0]["tender_public_id"] == "UA-2026-02-02-000002-a"  # the last of the list
+    assert [t["tender_public_id"] for t in evidence[0]["linked_tenders"]] == [
+        "UA-2026-02-02-000001-a", "UA-2026-02-02-000002-a"]
+
+
 def test_no_market_evidence_lists_the_twenty_latest_failures_and_counts_them_all(tmp_path):
     """A buyer with many failed tenders: the evidence must still fit a spreadsheet cell."""
     rule = BY_ID["opportunity-no-market-repeated"]
