@@ -177,6 +177,42 @@ def test_planned_not_procured_names_the_same_tender_whatever_the_order_of_the_ro
         "UA-2026-02-02-000001-a", "UA-2026-02-02-000002-a"]
 
 
+def test_donor_to_budget_transition_names_the_same_tender_whatever_the_order_of_the_rows(tmp_path):
+    """Two Global Fund-paid HIV tenders of a region published at the same instant: the tender named and
+    the order of the listed ones follow the ocids, not the order the rows happen to be stored in."""
+    from monitor.store import connect
+
+    rule = BY_ID["opportunity-donor-to-budget-transition"]
+    tenders = [("ocds-be6bcu-UA-2025-03-04-000002-a", 2, "UA-EDR-05483140",
+                "КНП «Полтавський обласний центр громадського здоров'я» ПОР"),
+               ("ocds-be6bcu-UA-2025-03-04-000001-a", 1, "UA-EDR-02010876",
+                "КНП «Полтавська обласна клінічна лікарня ім. М. В. Скліфосовського» ПОР")]
+    evidence = []
+    for order in (tenders, tenders[::-1]):
+        db = tmp_path / f"donor-{len(evidence)}.duckdb"
+        con = connect(db)
+        for ocid, key, buyer_id, buyer_name in order:
+            con.execute("INSERT INTO process_keys VALUES (?, ?)", [ocid, key])
+            con.execute("INSERT INTO processes (ocid, process_key, source, raw_key, tender_public_id, title, status, "
+                        "date_published, value_amount, value_currency, buyer_id, buyer_name, region, funders) "
+                        "VALUES (?, ?, 'test', ?, ?, 'Послуги з профілактики ВІЛ серед ключових груп', 'complete', "
+                        "TIMESTAMPTZ '2025-03-04 09:00:00+00', 850000, 'UAH', ?, ?, 'Полтавська область', "
+                        "['XM-DAC-47045'])",
+                        [ocid, key, f"test:{key}", ocid[12:], buyer_id, buyer_name])
+            con.execute("INSERT INTO classifications VALUES (?, 'programme.hiv', 2, 'high', [], now(), ?)", [ocid, key])
+        con.close()
+        evaluate(db, [rule], as_of=datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
+        with duckdb.connect(str(db), read_only=True) as con:
+            (row,) = con.execute("SELECT evidence FROM flags WHERE rule_id = ?", [rule.id]).fetchall()
+        evidence.append(json.loads(row[0]))
+    assert evidence[0] == evidence[1]
+    assert evidence[0]["tender_public_id"] == "UA-2025-03-04-000001-a"  # the head of the list
+    assert evidence[0]["buyer_id"] == "UA-EDR-02010876"
+    (stopped,) = evidence[0]["stopped"]
+    assert [t["tender_public_id"] for t in stopped["last_donor_tenders"]] == [
+        "UA-2025-03-04-000001-a", "UA-2025-03-04-000002-a"]
+
+
 def test_no_market_evidence_lists_the_twenty_latest_failures_and_counts_them_all(tmp_path):
     """A buyer with many failed tenders: the evidence must still fit a spreadsheet cell."""
     rule = BY_ID["opportunity-no-market-repeated"]
