@@ -243,3 +243,124 @@ def test_winner_again_after_complaint_lists_the_challenged_awards_in_a_fixed_ord
     assert first == second
     listed = first[ocid(tender)]["evidence"]["awards"]
     assert [(a["challenged_award_id"], a["new_award_id"]) for a in listed] == [("a1", "a3"), ("a2", "a3")]
+
+
+def home_care(key: int, tender_public_id: str, buyer_id: str, buyer_name: str, published: str) -> list[Statement]:
+    """A home-care services process of a Cherkasy buyer, classified as social services."""
+    return [*process(key, tender_public_id, status="complete", procurement_method_type="aboveThreshold",
+                     main_category="services", title="Надання соціальної послуги догляду вдома",
+                     value_amount=1200000.0, value_currency="UAH", buyer_id=buyer_id, buyer_name=buyer_name,
+                     region="Черкаська область", date_published=at(published)),
+            category(key, tender_public_id, "social.services")]
+
+
+def test_service_discontinuity_shows_the_first_next_contract_of_two_equal_restarts(tmp_path):
+    """A joint purchase of home care for two territorial centres (each contract names its centre as the
+    buyer): in 2025 both centres had contracts that show the same (no contractID, same provider, period and
+    amount), and in 2026 both restarted on 2 March, after the same 60 uncovered days. The two breaks of
+    the 2026 process tie on gap, service, situation and previous contract as shown, so the flag shows the
+    next contract first in the rule's total order (its tie text starts with the contractID: ...-c1 before
+    ...-c2) and that contract's centre as the buyer."""
+    organiser = dict(buyer_id="UA-EDR-40401258", buyer_name="Департамент соціальної політики Черкаської міської ради")
+    centres = ["UA-EDR-34420755", "UA-EDR-03190631"]  # c1 goes to the larger id: not the smallest buyer by luck
+    old, new = "UA-2024-11-28-004417-a", "UA-2026-01-27-011902-a"
+    earlier = [[child("contracts", 1, old, origin="contract", contract_id=f"{n:032x}", contract_public_id=None,
+                      status="complete", date_signed=at("2024-12-27T12:00:00+02:00"),
+                      period_start=at("2025-01-01T00:00:00+02:00"), period_end=at("2025-12-31T23:59:59+02:00"),
+                      value_amount=580000.0, value_currency="UAH", buyer_id=centre,
+                      supplier_id="UA-EDR-26553170", supplier_name="ГО «Милосердя Черкащини»")]
+               for n, centre in enumerate(centres, start=1)]
+    later = [[child("contracts", 2, new, origin="contract", contract_id=f"{n + 10:032x}",
+                    contract_public_id=f"{new}-c{n}", status="active", date_signed=at("2026-02-27T15:00:00+02:00"),
+                    period_start=at("2026-03-02T00:00:00+02:00"), period_end=at("2026-12-31T23:59:59+02:00"),
+                    value_amount=amount, value_currency="UAH", buyer_id=centre,
+                    supplier_id="UA-EDR-26553170", supplier_name="ГО «Милосердя Черкащини»")]
+             for n, (centre, amount) in enumerate(zip(centres, [540000.0, 610000.0]), start=1)]
+    first, second = flags_in_both_orders(
+        tmp_path, "opportunity-service-discontinuity",
+        [home_care(1, old, **organiser, published="2024-11-28T10:00:00+02:00"), *earlier,
+         home_care(2, new, **organiser, published="2026-01-27T10:00:00+02:00"), *later])
+    assert first == second
+    assert set(first) == {ocid(new)}
+    evidence = first[ocid(new)]["evidence"]
+    assert (evidence["situation"], evidence["gap_days"], evidence["service"]) == ("gap", 60, "social.services")
+    assert evidence["previous_contract"]["tender_public_id"] == old
+    assert evidence["next_contract"]["contract_public_id"] == f"{new}-c1"
+    assert evidence["next_contract"]["amount"] == 540000.0
+    assert evidence["buyer_id"] == "UA-EDR-34420755"
+
+
+def test_service_discontinuity_orders_contracts_without_ids_by_what_is_shown(tmp_path):
+    """A 2026 home-care tender in two lots restarts the service 60 days after the 2025 contract ended, with
+    two providers from the same day to the year end; neither contract has a contractID nor an id, so both
+    have the same tie text (ocid and record). The contract ordered first is the one that restarts the
+    service (the other starts while it runs): after the equal tie text, start and (missing) end, the
+    cheaper one, in both storage orders."""
+    buyer = dict(buyer_id="UA-EDR-03190631",
+                 buyer_name="Територіальний центр соціального обслуговування Соснівського району м. Черкаси")
+    old, new = "UA-2024-12-03-007215-a", "UA-2026-01-29-003318-a"
+    earlier = [child("contracts", 1, old, origin="contract", contract_id="5b1f0c2e9d7a4e3f8a6b1c0d2e3f4a5b",
+                     contract_public_id=f"{old}-a1", status="complete", date_signed=at("2024-12-30T11:00:00+02:00"),
+                     period_start=at("2025-01-01T00:00:00+02:00"), period_end=at("2025-12-31T23:59:59+02:00"),
+                     value_amount=590000.0, value_currency="UAH",
+                     supplier_id="UA-EDR-26553170", supplier_name="ГО «Милосердя Черкащини»")]
+    later = [[child("contracts", 2, new, origin="ocds", contract_id=None, contract_public_id=None, status="active",
+                    date_signed=at("2026-02-27T15:00:00+02:00"), period_start=at("2026-03-02T00:00:00+02:00"),
+                    value_amount=amount, value_currency="UAH", supplier_id=supplier, supplier_name=name)]
+             for amount, supplier, name in [(310000.0, "UA-EDR-26553170", "ГО «Милосердя Черкащини»"),
+                                            (290000.0, "UA-EDR-42930118", "БО «Благодійний фонд «Турбота»»")]]
+    first, second = flags_in_both_orders(
+        tmp_path, "opportunity-service-discontinuity",
+        [home_care(1, old, **buyer, published="2024-12-03T10:00:00+02:00"), earlier,
+         home_care(2, new, **buyer, published="2026-01-29T10:00:00+02:00"), *later])
+    assert first == second
+    evidence = first[ocid(new)]["evidence"]
+    assert (evidence["situation"], evidence["gap_days"]) == ("gap", 60)
+    assert evidence["previous_contract"]["contract_public_id"] == f"{old}-a1"
+    shown = evidence["next_contract"]
+    assert (shown["amount"], shown["supplier_id"]) == (290000.0, "UA-EDR-42930118")
+
+
+def test_unit_price_outlier_shows_one_item_of_two_that_differ_in_the_unit_code_only(tmp_path):
+    """Home care per person at more than twice what five other communities pay; the tender has two lots
+    with the same item (same description, ДК021 code, quantity and unit name, no contract yet) but one lot
+    coded the unit "E48" (a service) and the other "IE" (a person). The item shown is the first by unit
+    code, in both storage orders."""
+    cpv = "85312000-9"
+    description = "Надання соціальної послуги догляду вдома особам похилого віку"
+
+    def tender(key: int, tender_public_id: str, buyer_id: str, buyer_name: str, region: str,
+               value: float) -> list[Statement]:
+        return [*process(key, tender_public_id, status="complete", procurement_method_type="aboveThreshold",
+                         main_category="services", title=description, buyer_id=buyer_id, buyer_name=buyer_name,
+                         region=region, value_amount=value, value_currency="UAH",
+                         date_published=at("2026-02-10T10:00:00+02:00")),
+                category(key, tender_public_id, "social.services")]
+
+    def item(key: int, tender_public_id: str, n: int, lot_id: str | None, unit_code: str, price: float) -> Statement:
+        return child("items", key, tender_public_id, item_id=f"i{n}", lot_id=lot_id, description=description, cpv=cpv,
+                     quantity=40.0, unit_code=unit_code, unit_name="особа", unit_value_amount=price,
+                     unit_value_currency="UAH")
+
+    peers = [[*tender(n, tender_public_id, buyer_id, buyer_name, region, 40 * price),
+              item(n, tender_public_id, 1, None, "IE", price)]
+             for n, (tender_public_id, buyer_id, buyer_name, region, price) in enumerate([
+                 ("UA-2026-01-14-003207-a", "UA-EDR-04061985", "Лубенська міська рада", "Полтавська область", 600.0),
+                 ("UA-2026-01-20-008812-a", "UA-EDR-04057287", "Уманська міська рада", "Черкаська область", 620.0),
+                 ("UA-2026-02-02-005531-a", "UA-EDR-04061792", "Ніжинська міська рада", "Чернігівська область", 640.0),
+                 ("UA-2026-02-05-001946-a", "UA-EDR-04057569", "Смілянська міська рада", "Черкаська область", 660.0),
+                 ("UA-2026-02-16-010274-a", "UA-EDR-04057813", "Коростенська міська рада", "Житомирська область", 680.0),
+             ], start=1)]
+    outlier = "UA-2026-03-11-002207-a"
+    process_rows = tender(9, outlier, "UA-EDR-04061821", "Золотоніська міська рада", "Черкаська область", 120000.0)
+    lots = [[child("lots", 9, outlier, lot_id=lot_id, title=f"Лот {n}", status="complete", value_amount=40 * price,
+                   value_currency="UAH"),
+             item(9, outlier, n, lot_id, unit_code, price)]
+            for n, (lot_id, unit_code, price) in enumerate([("l1", "IE", 1550.0), ("l2", "E48", 1450.0)], start=1)]
+    first, second = flags_in_both_orders(tmp_path, "opportunity-unit-price-outlier", [*peers, process_rows, *lots])
+    assert first == second
+    assert set(first) == {ocid(outlier)}
+    evidence = first[ocid(outlier)]["evidence"]
+    assert (evidence["peers"], evidence["peer_median"], evidence["unit_price"]) == (5, 640.0, 1500.0)
+    assert (evidence["unit"], evidence["item_description"], evidence["item_cpv"]) == ("особа", description, cpv)
+    assert evidence["unit_code"] == "E48"  # "E48" < "IE"
