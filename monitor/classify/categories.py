@@ -49,12 +49,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from monitor.reference import PROJECT_ROOT, reference_dir
 from monitor.rulefiles import (
     RuleFileError,
     key_line,
+    lines_on_error,
     path_line,
     read_yaml,
     schema_problems,
@@ -214,6 +213,8 @@ def budget_code_names() -> dict[str, dict[str, str]]:
 
 
 def _check_regex(pattern: str) -> str | None:
+    import polars as pl  # here, not at the top: the flag command reads this module for the category names only
+
     try:
         pl.Series([""], dtype=pl.String).str.contains(pattern)
     except Exception as exc:  # polars raises ComputeError for an invalid pattern
@@ -307,6 +308,10 @@ def load_categories(folder: Path | Sequence[Path] | None = None, known_parents: 
     """Every category of ``folder`` (default rules/classify; or one file, or a list of files), validated;
     raises CategoryError with all problems. ``known_parents``: ids a ``parent:`` may name besides the
     loaded categories (the shipped ones, when checking single files)."""
+    return lines_on_error(lambda lines: _load_categories(folder, known_parents, lines))
+
+
+def _load_categories(folder: Path | Sequence[Path] | None, known_parents: Iterable[str], lines: bool) -> list[Category]:
     problems: list[str] = []
     categories: list[Category] = []
     parent_lines: dict[str, int] = {}
@@ -314,7 +319,7 @@ def load_categories(folder: Path | Sequence[Path] | None = None, known_parents: 
     if not files:
         raise CategoryError([f"{folder or DEFAULT_DIR}: no category files (*.yaml)"])
     for path in files:
-        document = read_yaml(path, problems)
+        document = read_yaml(path, problems, lines)
         if document is None:
             continue
         category = _validate(path, document, problems)

@@ -19,7 +19,7 @@ from typing import Any
 from monitor.flags.shared import SHARED_FOLDER, SharedSet, load_shared, needed_by
 from monitor.flags.sqlcheck import check_sql
 from monitor.reference import PROJECT_ROOT
-from monitor.rulefiles import RuleFileError, key_line, read_yaml, schema_problems
+from monitor.rulefiles import RuleFileError, key_line, lines_on_error, read_yaml, schema_problems
 
 DEFAULT_DIR = PROJECT_ROOT / "rules" / "flags"
 SUBJECTS = ("process", "plan", "buyer", "procuring-entity", "tenderer", "buyer-tenderer", "region")
@@ -134,6 +134,10 @@ def load_rules(path: Path | None = None, known_categories: set[str] | None = Non
     The shared sets the rules read come from ``rules/flags/shared/`` and the ``shared/`` folder beside
     the rules (see ``monitor.flags.shared``); they are checked too.
     """
+    return lines_on_error(lambda lines: _load_rules(path, known_categories, lines))
+
+
+def _load_rules(path: Path | None, known_categories: set[str] | None, lines: bool) -> list[Rule]:
     problems: list[str] = []
     rules: list[Rule] = []
     path = path or DEFAULT_DIR
@@ -141,7 +145,7 @@ def load_rules(path: Path | None = None, known_categories: set[str] | None = Non
     shared_folders = dict.fromkeys([(DEFAULT_DIR / SHARED_FOLDER).resolve(), (folder / SHARED_FOLDER).resolve()])
     sets = load_shared(list(shared_folders), problems)
     for file in rule_files(path):
-        document = read_yaml(file, problems)
+        document = read_yaml(file, problems, lines)
         if document is None:
             continue
         rule = _validate(file, document, problems, sets)
