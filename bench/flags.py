@@ -158,9 +158,9 @@ FROM classifications c JOIN processes p USING (ocid) WHERE hash(p.ocid) % 5 = 0;
 """
 
 
-def _monitor(db: Path, *command: str) -> tuple[float, float, int, str, list[dict]]:
+def _monitor(db: Path, *command: str) -> tuple[float, float, int, str, list[dict], float]:
     """``monitor --db DB COMMAND`` in its own process: wall seconds, peak RSS (GiB), exit status, its
-    stdout and the events of its JSON log."""
+    stdout, the events of its JSON log and the CPU seconds it used (user and system, all threads)."""
     started = time.monotonic()
     with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
         child = subprocess.Popen([sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), *command],
@@ -170,23 +170,23 @@ def _monitor(db: Path, *command: str) -> tuple[float, float, int, str, list[dict
         seconds = time.monotonic() - started
         log.seek(0)
         events = [json.loads(line) for line in log if line.startswith("{")]
-    return seconds, usage.ru_maxrss / 2**20, status >> 8, stdout, events
+    return seconds, usage.ru_maxrss / 2**20, status >> 8, stdout, events, usage.ru_utime + usage.ru_stime
 
 
-def _timed_flag(db: Path) -> tuple[float, float, int, str, list[tuple[str, int, float]], dict]:
+def _timed_flag(db: Path) -> tuple[float, float, int, str, list[tuple[str, int, float]], dict, float]:
     """``monitor flag``: wall seconds, peak RSS (GiB), exit status, summary line, (name, rows, seconds) of
-    each shared set and the ``flags evaluated`` event."""
-    seconds, rss, status, summary, events = _monitor(db, "flag")
+    each shared set, the ``flags evaluated`` event and the CPU seconds."""
+    seconds, rss, status, summary, events, cpu = _monitor(db, "flag")
     shared = [(e["shared_set"], e["rows"], e["seconds"]) for e in events if e.get("event") == "shared set computed"]
     evaluated = next((e for e in events if e.get("event") == "flags evaluated"), {})
-    return seconds, rss, status, summary, shared, evaluated
+    return seconds, rss, status, summary, shared, evaluated, cpu
 
 
 def _timed_report(db: Path, out: Path) -> tuple[float, float, int, str, int, int]:
     """``monitor report`` for the week the flags were raised in: wall seconds, peak RSS (GiB), exit status,
     week, rows of flags.csv (from the report's log) and its bytes."""
     week = week_containing(datetime.now(timezone.utc)).label
-    seconds, rss, status, _, events = _monitor(db, "report", "--week", week, "--out", str(out))
+    seconds, rss, status, _, events, _ = _monitor(db, "report", "--week", week, "--out", str(out))
     written = next((e for e in events if e.get("event") == "report written"), {})
     return seconds, rss, status, week, written.get("csv_rows", 0), (out / "flags.csv").stat().st_size
 
@@ -223,8 +223,8 @@ def main() -> None:
             "SELECT sum(seconds) FROM rule_runs GROUP BY evaluated_at ORDER BY evaluated_at").fetchall()]
         con.close()
         report = _timed_report(db, Path(tmp) / "report") if args.report else None
-    for label, (seconds, rss, status, summary, shared, evaluated), in_rules in zip(("first run", "re-run"),
-                                                                                   (first, second), rules_seconds):
+    for label, (seconds, rss, status, summary, shared, evaluated, cpu), in_rules in zip(("first run", "re-run"),
+                                                                                        (first, second), rules_seconds):
         print(f"monitor flag, {label}: {seconds:.1f} s wall (process start, shared sets and merge into flags "
               f"included; the rules' own seconds add up to {in_rules:.1f} s, two at a time), peak RSS {rss:.2f} GiB, "
               f"exit {status}; {summary}")
@@ -232,8 +232,9 @@ def main() -> None:
             f"{name} {rows:,} rows {set_seconds:.2f} s" for name, rows, set_seconds in shared))
         sandbox, merge = evaluated.get("sandbox_seconds", 0.0), evaluated.get("merge_seconds", 0.0)
         print(f"  sandbox (shared sets and rules) {sandbox:.1f} s, merge into flags {merge:.1f} s, the rest "
-              f"(Python start, reading the rule files, opening the database) {seconds - sandbox - merge:.1f} s")
-    seconds, rss, status, summary, _ = cardinal
+              f"(Python start, reading the rule files, opening the database) {seconds - sandbox - merge:.1f} s; "
+              f"CPU {cpu:.1f} s in all (user and system, {cpu / seconds:.2f} cores busy on average)")
+    seconds, rss, status, summary, _, _ = cardinal
     print(f"monitor flag of the {len(cardinal_rules)} cardinal-* rules alone (Cardinal's 11 indicators, every subject "
           f"it reports), first run: {seconds:.1f} s wall, peak RSS {rss:.2f} GiB, exit {status}; {summary}")
     for rule_id, rule_status, rows, rule_seconds in per_rule:
