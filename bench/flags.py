@@ -3,6 +3,7 @@
     python bench/flags.py                    # 1,000,000 processes
     python bench/flags.py --processes 200000
     python bench/flags.py --report           # then the weekly report of all those flags
+    python bench/flags.py --social-share 0.05  # 5 % of processes social (default: about 56 %)
 
 Generates processes, lots-free items, bids (0-6 per process), awards, contracts, contract changes,
 complaints and bid documents straight into the tables with SQL (deterministic: values derive from
@@ -32,6 +33,19 @@ sys.path.insert(0, str(HERE.parent))
 
 from monitor.report.weeks import week_containing  # noqa: E402
 from monitor.store import connect  # noqa: E402
+
+# an item's ДК021 code: one of six, two of them social services (853*), so about 5 processes in 9 are social
+ITEM_CPV = "(['85312000-9', '85311000-2', '33600000-6', '09130000-9', '45450000-6', '30190000-7'])[1 + (h(n, 10 + k) * 6)::INT % 6]"
+
+
+def item_cpv(social_share: float | None) -> str:
+    """The SQL of an item's ДК021 code: the default mix, or one where ``social_share`` of the processes
+    (two items each) have a social-service item."""
+    if social_share is None:
+        return ITEM_CPV
+    per_item = 1 - (1 - social_share) ** 0.5
+    return (f"CASE WHEN h(n, 10 + k) < {per_item!r} THEN (['85312000-9', '85311000-2'])[1 + (h(n, 90 + k) * 2)::INT % 2] "
+            f"ELSE (['33600000-6', '09130000-9', '45450000-6', '30190000-7'])[1 + (h(n, 90 + k) * 4)::INT % 4] END")
 
 GENERATE = """
 CREATE TEMP MACRO h(n, salt) AS (hash(n * 7919 + salt) % 1000000) / 1000000.0;
@@ -80,7 +94,7 @@ FROM (SELECT *, units[1 + (h(n, 72 + k) * len(units))::INT % len(units)] AS unit
                                WHEN '45450000-6' THEN [{'code': 'E48', 'name': 'послуга', 'price': 40000}]
                                ELSE [{'code': 'H87', 'name': 'штука', 'price': 2500}] END AS units
             FROM (SELECT p.ocid, p.n + 1 AS process_key, p.raw_key, 'i' || k AS item_id, n, k,
-                         (['85312000-9', '85311000-2', '33600000-6', '09130000-9', '45450000-6', '30190000-7'])[1 + (h(n, 10 + k) * 6)::INT % 6] AS cpv,
+                         $item_cpv AS cpv,
                          'Позиція ' || k AS description, 1 + (h(n, 20 + k) * 100)::INT AS quantity
                   FROM (SELECT n, 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, 'bench:' || n AS raw_key
                         FROM range($processes) t(n)) p, range(2) r(k))));
@@ -194,6 +208,9 @@ def _timed_report(db: Path, out: Path) -> tuple[float, float, int, str, int, int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--processes", type=int, default=1_000_000)
+    parser.add_argument("--social-share", type=float, metavar="SHARE",
+                        help="share of processes with a social-service item (default: the standard mix, about 0.56); "
+                             "the opportunity rules' work grows with it")
     parser.add_argument("--report", action="store_true",
                         help="then time monitor report for this week (every flag is new in it)")
     args = parser.parse_args()
@@ -202,12 +219,14 @@ def main() -> None:
         db = Path(tmp) / "bench.duckdb"
         con = connect(db)
         started = time.monotonic()
-        con.execute(GENERATE.replace("$processes", str(args.processes)))
+        con.execute(GENERATE.replace("$processes", str(args.processes)).replace("$item_cpv", item_cpv(args.social_share)))
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
                   for t in ("processes", "items", "bids", "awards", "contracts", "contract_changes", "complaints",
                             "bid_documents", "classifications", "plans")}
+        social = con.execute("SELECT count(DISTINCT process_key) FROM classifications").fetchall()[0][0]
         con.close()
-        print(f"generated in {time.monotonic() - started:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        print(f"generated in {time.monotonic() - started:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+              + f"; processes with a social-service item {social / counts['processes']:.0%}")
         # for scale with Cardinal (its 11 indicators, ~32 s from JSON lines): the cardinal-* rules alone, first run
         cardinal_db = Path(tmp) / "cardinal.duckdb"
         shutil.copyfile(db, cardinal_db)
