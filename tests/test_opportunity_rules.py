@@ -145,6 +145,14 @@ def test_unit_price_outlier_compares_each_price_with_the_others_of_its_group(tmp
     assert [e["unit_price"] for e in evidence["peer_examples"]] == [120.0, 125.0, 110.0, 130.0, 100.0]
 
 
+def only_flag_evidence(db, rule) -> dict:
+    """Evaluate ``rule`` on ``db`` (clock 2026-11-20) and return the evidence of the one flag it raises."""
+    evaluate(db, [rule], as_of=datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
+    with duckdb.connect(str(db), read_only=True) as con:
+        (row,) = con.execute("SELECT evidence FROM flags WHERE rule_id = ?", [rule.id]).fetchall()
+    return json.loads(row[0])
+
+
 def test_planned_not_procured_names_the_same_tender_whatever_the_order_of_the_rows(tmp_path):
     """Two failed tenders of a plan published at the same instant: the one named and the list's order
     follow the ocids, not the order the rows happen to be stored in (which differs between databases)."""
@@ -167,10 +175,7 @@ def test_planned_not_procured_names_the_same_tender_whatever_the_order_of_the_ro
                         "TIMESTAMPTZ '2026-02-02 09:00:00+00', 'UA-EDR-00000001', ['plan-1'])",
                         [ocid, key, f"test:{key}", ocid[12:]])
         con.close()
-        evaluate(db, [rule], as_of=datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
-        with duckdb.connect(str(db), read_only=True) as con:
-            (row,) = con.execute("SELECT evidence FROM flags WHERE rule_id = ?", [rule.id]).fetchall()
-        evidence.append(json.loads(row[0]))
+        evidence.append(only_flag_evidence(db, rule))
     assert evidence[0] == evidence[1]
     assert evidence[0]["tender_public_id"] == "UA-2026-02-02-000002-a"  # the last of the list
     assert [t["tender_public_id"] for t in evidence[0]["linked_tenders"]] == [
@@ -201,10 +206,7 @@ def test_donor_to_budget_transition_names_the_same_tender_whatever_the_order_of_
                         [ocid, key, f"test:{key}", ocid[12:], buyer_id, buyer_name])
             con.execute("INSERT INTO classifications VALUES (?, 'programme.hiv', 2, 'high', [], now(), ?)", [ocid, key])
         con.close()
-        evaluate(db, [rule], as_of=datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
-        with duckdb.connect(str(db), read_only=True) as con:
-            (row,) = con.execute("SELECT evidence FROM flags WHERE rule_id = ?", [rule.id]).fetchall()
-        evidence.append(json.loads(row[0]))
+        evidence.append(only_flag_evidence(db, rule))
     assert evidence[0] == evidence[1]
     assert evidence[0]["tender_public_id"] == "UA-2025-03-04-000001-a"  # the head of the list
     assert evidence[0]["buyer_id"] == "UA-EDR-02010876"
