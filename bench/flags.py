@@ -214,6 +214,8 @@ def main() -> None:
     parser.add_argument("--report", action="store_true",
                         help="then time monitor report for this week (every flag is new in it)")
     args = parser.parse_args()
+    if args.social_share is not None and not 0 <= args.social_share <= 1:
+        parser.error(f"--social-share is a share of the processes, from 0 to 1, not {args.social_share}")
     print(f"# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
