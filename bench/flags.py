@@ -34,18 +34,18 @@ sys.path.insert(0, str(HERE.parent))
 from monitor.report.weeks import week_containing  # noqa: E402
 from monitor.store import connect  # noqa: E402
 
-# an item's ДК021 code: one of six, two of them social services (853*), so about 5 processes in 9 are social
-ITEM_CPV = "(['85312000-9', '85311000-2', '33600000-6', '09130000-9', '45450000-6', '30190000-7'])[1 + (h(n, 10 + k) * 6)::INT % 6]"
+SOCIAL_CPV = ["85312000-9", "85311000-2"]  # social services (853*): what the classifier output below tags
+OTHER_CPV = ["33600000-6", "09130000-9", "45450000-6", "30190000-7"]
 
 
 def item_cpv(social_share: float | None) -> str:
-    """The SQL of an item's ДК021 code: the default mix, or one where ``social_share`` of the processes
-    (two items each) have a social-service item."""
+    """The SQL of an item's ДК021 code. By default one of the six codes alike, so about 5 processes in 9
+    (two items each) have a social-service item; or the mix where ``social_share`` of the processes do."""
     if social_share is None:
-        return ITEM_CPV
+        return f"({SOCIAL_CPV + OTHER_CPV!r})[1 + (h(n, 10 + k) * 6)::INT % 6]"
     per_item = 1 - (1 - social_share) ** 0.5
-    return (f"CASE WHEN h(n, 10 + k) < {per_item!r} THEN (['85312000-9', '85311000-2'])[1 + (h(n, 90 + k) * 2)::INT % 2] "
-            f"ELSE (['33600000-6', '09130000-9', '45450000-6', '30190000-7'])[1 + (h(n, 90 + k) * 4)::INT % 4] END")
+    return (f"CASE WHEN h(n, 10 + k) < {per_item!r} THEN ({SOCIAL_CPV!r})[1 + (h(n, 90 + k) * 2)::INT % 2] "
+            f"ELSE ({OTHER_CPV!r})[1 + (h(n, 90 + k) * 4)::INT % 4] END")
 
 GENERATE = """
 CREATE TEMP MACRO h(n, salt) AS (hash(n * 7919 + salt) % 1000000) / 1000000.0;
@@ -78,26 +78,26 @@ INSERT INTO process_keys SELECT ocid, process_key FROM processes;
 -- and 30 % publish a unit price in UAH (lognormal around the unit's usual price): what the unit price
 -- outlier rule compares
 INSERT INTO items BY NAME
-SELECT ocid, process_key, raw_key, item_id, cpv, description, quantity, unit.code AS unit_code, unit.name AS unit_name,
-       CASE WHEN h(n, 70 + k) < 0.3
-            THEN round(unit.price * exp(0.7 * (h(n, 74 + k) + h(n, 76 + k) + h(n, 78 + k) - 1.5)), 2) END AS unit_value_amount,
-       CASE WHEN h(n, 70 + k) < 0.3 THEN 'UAH' END AS unit_value_currency
-FROM (SELECT *, units[1 + (h(n, 72 + k) * len(units))::INT % len(units)] AS unit
-      FROM (SELECT *, CASE cpv WHEN '85312000-9' THEN [{'code': 'IE', 'name': 'особа', 'price': 640},
-                                                       {'code': 'E48', 'name': 'послуга', 'price': 250},
-                                                       {'code': 'MON', 'name': 'місяць', 'price': 3000}]
-                               WHEN '85311000-2' THEN [{'code': 'IE', 'name': 'особа', 'price': 9000},
-                                                       {'code': 'DAY', 'name': 'день', 'price': 450},
-                                                       {'code': 'MON', 'name': 'місяць', 'price': 12000}]
-                               WHEN '33600000-6' THEN [{'code': 'PK', 'name': 'упаковка', 'price': 180}]
-                               WHEN '09130000-9' THEN [{'code': 'LTR', 'name': 'літр', 'price': 55}]
-                               WHEN '45450000-6' THEN [{'code': 'E48', 'name': 'послуга', 'price': 40000}]
-                               ELSE [{'code': 'H87', 'name': 'штука', 'price': 2500}] END AS units
-            FROM (SELECT p.ocid, p.n + 1 AS process_key, p.raw_key, 'i' || k AS item_id, n, k,
-                         $item_cpv AS cpv,
-                         'Позиція ' || k AS description, 1 + (h(n, 20 + k) * 100)::INT AS quantity
-                  FROM (SELECT n, 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, 'bench:' || n AS raw_key
-                        FROM range($processes) t(n)) p, range(2) r(k))));
+SELECT * EXCLUDE (n, k, units, unit)
+FROM (SELECT n, k, 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, n + 1 AS process_key, 'bench:' || n AS raw_key,
+             'i' || k AS item_id, $item_cpv AS cpv, 'Позиція ' || k AS description, 1 + (h(n, 20 + k) * 100)::INT AS quantity,
+             CASE cpv WHEN '85312000-9' THEN [{'code': 'IE', 'name': 'особа', 'price': 640},
+                                              {'code': 'E48', 'name': 'послуга', 'price': 250},
+                                              {'code': 'MON', 'name': 'місяць', 'price': 3000}]
+                      WHEN '85311000-2' THEN [{'code': 'IE', 'name': 'особа', 'price': 9000},
+                                              {'code': 'DAY', 'name': 'день', 'price': 450},
+                                              {'code': 'MON', 'name': 'місяць', 'price': 12000}]
+                      WHEN '33600000-6' THEN [{'code': 'PK', 'name': 'упаковка', 'price': 180}]
+                      WHEN '09130000-9' THEN [{'code': 'LTR', 'name': 'літр', 'price': 55}]
+                      WHEN '45450000-6' THEN [{'code': 'E48', 'name': 'послуга', 'price': 40000}]
+                      ELSE [{'code': 'H87', 'name': 'штука', 'price': 2500}] END AS units,
+             units[1 + (h(n, 72 + k) * len(units))::INT % len(units)] AS unit,
+             struct_extract(unit, 'code') AS unit_code, struct_extract(unit, 'name') AS unit_name,
+             CASE WHEN h(n, 70 + k) < 0.3
+                  THEN round(struct_extract(unit, 'price') * exp(0.7 * (h(n, 74 + k) + h(n, 76 + k) + h(n, 78 + k) - 1.5)), 2)
+                  END AS unit_value_amount,
+             CASE WHEN h(n, 70 + k) < 0.3 THEN 'UAH' END AS unit_value_currency
+      FROM range($processes) t(n), range(2) r(k));
 
 INSERT INTO bids BY NAME
 SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-b' || k AS bid_id, CASE WHEN h(n, 30 + k) < 0.1 THEN 'disqualified' ELSE 'valid' END AS status,
