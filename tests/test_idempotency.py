@@ -203,6 +203,22 @@ def test_two_records_of_one_process_in_one_batch_leave_one_process(tmp_path, run
     assert all(store == stores[0] for store in stores), stores
 
 
+def test_on_the_same_date_a_native_tender_beats_an_ocds_copy_in_any_order(tmp_path, run_cli):
+    """The ProZorro tender and an OCDS compiled release of the same process with the same date: the
+    native tender owns the process, loaded first or second, in one batch or two."""
+    tender = json.loads(MICROSCOPES.read_text(encoding="utf-8"))
+    release = json.loads(OCDS_RECORDS.read_text(encoding="utf-8"))["records"][0]["compiledRelease"]
+    release.update(ocid=MICROSCOPES_OCID, id=f"{MICROSCOPES_OCID}-{tender['dateModified']}", date=tender["dateModified"])
+    files = [write_json(tmp_path / "tender.json", tender), write_lines(tmp_path / "release.jsonl", [release])]
+    for n, order in enumerate((files, files[::-1])):
+        db = tmp_path / f"kinds-{n}.duckdb"
+        for path in order:
+            assert run_cli("--db", db, "load", path)[0] == 0
+        with duckdb.connect(str(db), read_only=True) as con:
+            assert con.execute("SELECT raw_key FROM processes WHERE ocid = ?", [MICROSCOPES_OCID]).fetchall() == [
+                (f"prozorro:tender:{MICROSCOPES_ID}",)]
+
+
 def test_same_date_different_content_gives_the_same_store_in_any_order(tmp_path, run_cli):
     """Two copies with one dateModified and different content: the winner does not depend on order."""
     a = write_json(tmp_path / "a.json", mutated(LIFT_REPAIR, lambda t: t.update(title="копія A")))

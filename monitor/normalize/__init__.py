@@ -47,18 +47,14 @@ def create_norm_in(con: duckdb.DuckDBPyConnection) -> None:
 def _beats(winner: str, winner_kind: str, loser: str, loser_kind: str) -> str:
     """SQL: the process record ``winner`` (alias with date_modified, raw_key) beats ``loser``.
 
-    The newer record wins (no date counts as oldest); on an equal date the fuller kind wins: a native
-    tender, then an OCDS record (its compiledRelease has every release), a compiled release, a set of
-    releases merged here; then the larger raw_key, so that the outcome never depends on which record
-    came first or in which batch.
+    The newer record wins (no date counts as oldest); on an equal date the kind earlier in
+    ``PROCESS_KINDS`` wins; then the larger raw_key, so that the outcome never depends on which record
+    came first or in which batch. One row comparison, in that order.
     """
-    kinds = list(PROCESS_KINDS)
-    return f"""(
-        coalesce({winner}.date_modified, '-infinity'::TIMESTAMPTZ) > coalesce({loser}.date_modified, '-infinity'::TIMESTAMPTZ)
-        OR ({winner}.date_modified IS NOT DISTINCT FROM {loser}.date_modified
-            AND (list_position({kinds!r}, {winner_kind}) < list_position({kinds!r}, {loser_kind})
-                 OR (list_position({kinds!r}, {winner_kind}) = list_position({kinds!r}, {loser_kind})
-                     AND {winner}.raw_key > {loser}.raw_key))))"""
+    def rank(alias: str, kind: str) -> str:
+        return (f"(coalesce({alias}.date_modified, '-infinity'::TIMESTAMPTZ), "
+                f"-list_position({list(PROCESS_KINDS)!r}, {kind}), {alias}.raw_key)")
+    return f"{rank(winner, winner_kind)} > {rank(loser, loser_kind)}"
 
 
 def _drop_superseded(con: duckdb.DuckDBPyConnection) -> None:
