@@ -145,6 +145,52 @@ def test_unit_price_outlier_compares_each_price_with_the_others_of_its_group(tmp
     assert [e["unit_price"] for e in evidence["peer_examples"]] == [120.0, 125.0, 110.0, 130.0, 100.0]
 
 
+def test_unit_price_outlier_prices_a_lone_item_at_its_tender_or_lot_value(tmp_path):
+    """Without a unit price, an item is priced at its tender's value / quantity when it is the tender's only
+    item, or at its lot's value / quantity when it is the lot's only item; two unpriced items of one tender
+    or lot have no price, whatever the value."""
+    from monitor.store import connect
+
+    db = tmp_path / "lone.duckdb"
+    con = connect(db)
+
+    def process(n: int, value: float, items: list[tuple[str | None, float | None, str]], lots: dict[str, float] = {}):
+        ocid = f"ocds-be6bcu-UA-2026-03-{n:02d}-000001-a"
+        con.execute("INSERT INTO process_keys VALUES (?, ?)", [ocid, n])
+        con.execute("INSERT INTO processes (ocid, process_key, source, raw_key, tender_public_id, status, main_category, "
+                    "date_published, value_amount, value_currency, buyer_id, buyer_name, region, is_test, is_masked) "
+                    "VALUES (?, ?, 'test', ?, ?, 'complete', 'services', TIMESTAMPTZ '2026-06-01 09:00:00+00', ?, 'UAH', "
+                    "'UA-EDR-00000001', 'Центр', 'Сумська область', false, false)",
+                    [ocid, n, f"test:{n}", ocid[12:], value])
+        for lot_id, lot_value in lots.items():
+            con.execute("INSERT INTO lots (ocid, process_key, raw_key, lot_id, value_amount, value_currency) "
+                        "VALUES (?, ?, ?, ?, ?, 'UAH')", [ocid, n, f"test:{n}", lot_id, lot_value])
+        for k, (lot_id, unit_price, unit_name) in enumerate(items):
+            con.execute("INSERT INTO items (ocid, process_key, raw_key, item_id, lot_id, cpv, quantity, unit_name, "
+                        "unit_value_amount, unit_value_currency) VALUES (?, ?, ?, ?, ?, '85312000-9', 10, ?, ?, ?)",
+                        [ocid, n, f"test:{n}", f"i{k}", lot_id, unit_name, unit_price, "UAH" if unit_price else None])
+        con.execute("INSERT INTO classifications VALUES (?, 'social.services', 2, 'high', [], now(), ?)", [ocid, n])
+        return ocid
+
+    for n, price in enumerate([90.0, 100.0, 110.0, 120.0, 130.0, 140.0], start=1):
+        process(n, price * 10, [(None, None, "особа")])  # the tender's only item: 10 clients at value / 10
+    # the only item of lot L1 (5,000 for 10 clients), beside a priced item in another unit
+    lone_in_lot = process(7, 99_999.0, [("L1", None, "особа"), ("L2", 3_000.0, "місяць")], lots={"L1": 5_000.0})
+    process(8, 90_000.0, [(None, None, "особа"), (None, None, "особа")])  # two unpriced items: no price
+    process(9, 90_000.0, [("L1", None, "особа"), ("L1", None, "особа")], lots={"L1": 90_000.0})  # two in one lot
+    con.close()
+    rule = BY_ID["opportunity-unit-price-outlier"]
+    evaluate(db, [rule], as_of=datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT ocid, evidence FROM flags WHERE rule_id = ?", [rule.id]).fetchall()
+    assert [ocid for ocid, _ in rows] == [lone_in_lot]
+    evidence = json.loads(rows[0][1])
+    assert evidence["unit_price"] == 500.0 and evidence["price_basis"] == "expected value / quantity"
+    assert evidence["unit"] == "особа" and evidence["quantity"] == 10
+    assert evidence["peers"] == 6  # the six lone items of their tenders, not the unpriced items of 8 and 9
+    assert evidence["peer_median"] == pytest.approx(115.0)
+
+
 def only_flag_evidence(db, rule) -> dict:
     """Evaluate ``rule`` on ``db`` (clock 2026-11-20) and return the evidence of the one flag it raises."""
     evaluate(db, [rule], as_of=datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
