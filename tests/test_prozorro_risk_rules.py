@@ -138,6 +138,47 @@ def test_split_purchases_threshold_is_a_parameter(tmp_path):
                  params={"threshold_goods_services_uah": 500_000}) == {}
 
 
+def split_variant(tmp_path: Path, values: list[float], dates: list[str]) -> Path:
+    """The three direct contracts of the split-purchase fixture, without a contractID, with these values and
+    creation dates (the contract date when dateSigned is absent)."""
+    source = FIXTURES / "anomaly-split-purchases-within-30-days.jsonl"
+    lines = []
+    for line, value, date in zip(source.read_text(encoding="utf-8").splitlines(), values, dates, strict=True):
+        document = json.loads(line)
+        tender = document["data"]
+        tender["value"]["amount"] = value
+        tender["dateCreated"] = tender["date"] = tender["dateModified"] = date
+        for contract in tender["contracts"]:
+            contract.pop("contractID", None)
+            contract["value"]["amount"] = value
+        lines.append(json.dumps(document, ensure_ascii=False))
+    target = tmp_path / "split-variant.jsonl"
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def test_split_purchases_counts_each_contract_once_when_contracts_share_a_date_and_have_no_id(tmp_path):
+    """Two contracts without a contractID signed the same day are two contracts, not one window counted twice:
+    180,000 + 150,000 + 60,000 stays below 400,000."""
+    same_day = ["2025-09-02T10:00:00+03:00", "2025-09-02T10:00:00+03:00", "2025-09-20T10:00:00+03:00"]
+    fixture = split_variant(tmp_path, [180_000, 150_000, 60_000], same_day)
+    assert flags(tmp_path, "anomaly-split-purchases-below-threshold", fixture) == {}
+    found = flags(tmp_path, "anomaly-split-purchases-below-threshold", fixture,
+                  params={"threshold_goods_services_uah": 380_000})
+    assert len(found) == 3
+    for flag in found.values():
+        assert flag["evidence"]["contracts_in_window"] == 3 and flag["evidence"]["window_total"] == 390_000
+        assert [c["value_amount"] for c in flag["evidence"]["window_contracts"]] == [180_000, 150_000, 60_000]  # same day: by tender id
+
+
+def test_split_purchases_lists_the_first_contracts_of_a_window_and_counts_them_all(tmp_path):
+    fixture = FIXTURES / "anomaly-split-purchases-within-30-days.jsonl"
+    found = flags(tmp_path, "anomaly-split-purchases-below-threshold", fixture, params={"max_listed_contracts": 2})
+    evidence = found["ocds-be6bcu-UA-2025-09-29-012102-a"]["evidence"]
+    assert evidence["contracts_in_window"] == 3 and evidence["window_total"] == 450_000
+    assert [c["value_amount"] for c in evidence["window_contracts"]] == [180_000, 150_000]
+
+
 def test_winner_not_lowest_reports_the_skipped_bids_and_the_premium(tmp_path):
     lot = only(flags(tmp_path, "anomaly-winner-not-lowest-bid",
                      FIXTURES / "anomaly-winner-not-lowest-skipped.json"))["evidence"]["lots"][0]
