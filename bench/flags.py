@@ -7,7 +7,8 @@
 
 Generates processes, lots-free items, bids (0-6 per process), awards, contracts, contract changes,
 complaints and bid documents straight into the tables with SQL (deterministic: values derive from
-hashes of the row number; every item has a unit, 30 % a unit price). Times the ``cardinal-*`` rules
+hashes of the row number; every item has a unit, 30 % a unit price). As on ProZorro, a report of a
+contract (45 % of the processes) has no tender period and no bids, but an award and a contract. Times the ``cardinal-*`` rules
 alone on a copy (to set beside Cardinal), then ``monitor flag`` in its own process, twice (all rules,
 sandboxed read two at a time, after the shared sets they read, then the flags merge), and prints the
 shared sets' and the rules' seconds (from its log and ``rule_runs``; a rule's seconds include waiting
@@ -59,8 +60,10 @@ SELECT 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, n + 1 AS pr
             WHEN h(n, 2) < 0.85 THEN 'belowThreshold' ELSE 'aboveThreshold' END AS procurement_method_type,
        'services' AS main_category,
        round(1000 + exp(h(n, 3) * 12), 2) AS value_amount, 'UAH' AS value_currency,
-       TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT) AS tender_start,
-       TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT + 3 + (h(n, 5) * 25)::INT) AS tender_end,
+       -- a report of a contract (ProZorro's 'reporting', 45 %) has no tender period and no bids
+       CASE WHEN h(n, 2) >= 0.45 THEN TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT) END AS tender_start,
+       CASE WHEN h(n, 2) >= 0.45
+            THEN TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT + 3 + (h(n, 5) * 25)::INT) END AS tender_end,
        TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT + 30) AS date_modified,
        'UA-EDR-' || lpad((floor(pow(h(n, 6), 3) * 20000))::INT::VARCHAR, 8, '0') AS buyer_id,
        'Замовник ' || (floor(pow(h(n, 6), 3) * 20000))::INT AS buyer_name, 'general' AS buyer_kind,
@@ -109,11 +112,19 @@ SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-b' || k AS bid_id, CASE WHE
 FROM (SELECT row_number() OVER () - 1 AS n, * FROM processes) p, range(6) r(k)
 WHERE k < p.bids_count;
 
+-- the lowest bid wins; a report (not cancelled) names its supplier directly, without a bid
 INSERT INTO awards BY NAME
 SELECT b.ocid, b.process_key, b.raw_key, b.ocid || '-a' AS award_id, b.bid_id, 'active' AS status, b.date + INTERVAL 2 DAY AS date,
        b.value_amount, 'UAH' AS value_currency, b.tenderer_id AS supplier_id, b.tenderer_ids AS supplier_ids,
        0 AS complaints_count
-FROM (SELECT *, row_number() OVER (PARTITION BY ocid ORDER BY value_amount) AS rank FROM bids) b WHERE rank = 1;
+FROM (SELECT *, row_number() OVER (PARTITION BY ocid ORDER BY value_amount) AS rank FROM bids) b WHERE rank = 1
+UNION ALL
+SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-a' AS award_id, NULL AS bid_id, 'active' AS status,
+       p.date_published + INTERVAL 1 DAY AS date, p.value_amount, 'UAH' AS value_currency,
+       'UA-EDR-' || lpad((floor(pow(h(n, 40), 2) * 60000))::INT::VARCHAR, 8, '0') AS supplier_id,
+       ['UA-EDR-' || lpad((floor(pow(h(n, 40), 2) * 60000))::INT::VARCHAR, 8, '0')] AS supplier_ids, 0 AS complaints_count
+FROM (SELECT row_number() OVER () - 1 AS n, * FROM processes) p
+WHERE p.procurement_method_type = 'reporting' AND p.status <> 'cancelled';
 
 INSERT INTO contracts BY NAME
 SELECT a.ocid, a.process_key, a.raw_key, 'contract' AS origin, a.ocid || '-c' AS contract_id, a.award_id, 'active' AS status,
@@ -121,8 +132,8 @@ SELECT a.ocid, a.process_key, a.raw_key, 'contract' AS origin, a.ocid || '-c' AS
        'UAH' AS value_currency, p.buyer_id, a.supplier_id, 0 AS changes_count
 FROM awards a JOIN processes p USING (ocid);
 
--- complaints on 3 % of processes (a third satisfied, decided 10-100 days after the tender end), the
--- award's complaint period (10 days), and 0-3 documents on every winning bid
+-- complaints on 3 % of the processes with a tender period (a third satisfied, decided 10-100 days after the
+-- tender end), the complaint period of an award on a bid (10 days), and 0-3 documents on every winning bid
 INSERT INTO complaints BY NAME
 SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-cmp' AS complaint_id, p.tender_public_id || '.c1' AS complaint_public_id,
        CASE WHEN h(n, 60) < 0.5 THEN 'tender' ELSE 'award' END AS parent_type,
@@ -131,15 +142,15 @@ SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-cmp' AS complaint_id, p.ten
        CASE WHEN h(n, 62) < 0.33 THEN 'satisfied' WHEN h(n, 62) < 0.66 THEN 'declined' ELSE 'invalid' END AS status,
        p.tender_end - INTERVAL 2 DAY AS date_submitted,
        p.tender_end + to_days((10 + h(n, 63) * 90)::INT) AS date_decision
-FROM (SELECT row_number() OVER () - 1 AS n, * FROM processes) p WHERE h(n, 64) < 0.03;
+FROM (SELECT row_number() OVER () - 1 AS n, * FROM processes) p WHERE h(n, 64) < 0.03 AND p.tender_end IS NOT NULL;
 
-UPDATE awards SET complaint_period_end = date + INTERVAL 10 DAY;
+UPDATE awards SET complaint_period_end = date + INTERVAL 10 DAY WHERE bid_id IS NOT NULL;
 
 INSERT INTO bid_documents BY NAME
 SELECT a.ocid, a.process_key, a.raw_key, a.bid_id, 'documents' AS container, a.bid_id || '-d' || k AS document_id,
        'Документ ' || k AS title, a.date + to_days(k) AS date_published, a.date + to_days(k) AS date_modified
 FROM awards a, range(3) r(k)
-WHERE k < hash(a.ocid) % 4;
+WHERE a.bid_id IS NOT NULL AND k < hash(a.ocid) % 4;
 
 INSERT INTO contract_changes BY NAME
 SELECT ocid, process_key, raw_key, contract_id, contract_id || '-ch' AS change_id, 'active' AS status, date_signed + INTERVAL 60 DAY AS date,
@@ -162,7 +173,7 @@ INSERT INTO plans BY NAME
 SELECT 'plan-' || p.tender_id AS plan_id, 'bench' AS source, 'bench:plan:' || p.tender_id AS raw_key,
        'UA-P-2025-B-' || p.tender_id AS plan_public_id, 'scheduled' AS status, p.title, p.buyer_id, p.buyer_name,
        p.buyer_kind, p.region, p.value_amount AS budget_amount, 'UAH' AS budget_currency, 2025 AS budget_year,
-       p.tender_start - INTERVAL 30 DAY AS planned_start, CASE WHEN hash(p.ocid) % 10 < 7 THEN p.tender_id END AS tender_id,
+       coalesce(p.tender_start, p.date_published) - INTERVAL 30 DAY AS planned_start, CASE WHEN hash(p.ocid) % 10 < 7 THEN p.tender_id END AS tender_id,
        p.date_modified
 FROM processes p WHERE hash(p.ocid) % 5 = 0;
 
