@@ -286,3 +286,24 @@ def test_rules_check_reports_a_bad_shared_set_and_exits_2(folder, capsys):
     shutil.copy(CLASSIFY / "social.yaml", folder / "social.yaml")
     assert main(["rules", "check", str(folder)]) == 2
     assert capsys.readouterr().err.count(f"{bad}:1: ") == 1
+
+
+def test_award_outcome_gives_each_process_its_state_and_the_distinct_suppliers_of_its_active_awards():
+    """The shipped set as its header describes it, on the cases the rules meet: one active award (with
+    repeated, missing or NULL supplier ids), several active awards, none, and an award still pending."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE awards (process_key BIGINT, ocid VARCHAR, status VARCHAR, supplier_ids VARCHAR[])")
+    con.execute("""INSERT INTO awards VALUES
+        (1, 'p1', 'active', ['UA-EDR-2', 'UA-EDR-1', 'UA-EDR-1']), (1, 'p1', 'cancelled', ['UA-EDR-9']),
+        (2, 'p2', 'active', ['UA-EDR-3', 'UA-EDR-1']), (2, 'p2', 'active', ['UA-EDR-1', NULL]),
+        (3, 'p3', 'unsuccessful', ['UA-EDR-4']),
+        (4, 'p4', 'active', ['UA-EDR-5']), (4, 'p4', 'pending', ['UA-EDR-6']),
+        (5, 'p5', 'active', NULL), (6, 'p6', 'active', [NULL]), (7, 'p7', 'active', NULL), (7, 'p7', 'active', ['UA-EDR-7'])""")
+    query = (SHIPPED_SHARED / "award_outcome.sql").read_text(encoding="utf-8")
+    rows = con.execute(f"SELECT process_key, all_final, active_awards, suppliers FROM ({query}) ORDER BY process_key").fetchall()
+    assert rows == [(1, True, 1, ["UA-EDR-1", "UA-EDR-2"]),
+                    (2, True, 2, ["UA-EDR-1", "UA-EDR-3"]),
+                    (3, True, 0, None),
+                    (4, False, 1, ["UA-EDR-5"]),
+                    (5, True, 1, []), (6, True, 1, []),
+                    (7, True, 2, ["UA-EDR-7"])]
