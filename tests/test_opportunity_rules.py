@@ -101,6 +101,18 @@ def test_unit_price_outlier_gives_the_peer_median_and_the_tariff(tmp_path):
     assert evidence["reference_tariff"] == pytest.approx(636.78)  # MoH order 1556, PWID package per client
 
 
+def insert_social_services_process(con, ocid: str, key: int, value: float) -> None:
+    """A complete services process of one buyer (Sumy oblast), published 2026-06-01, worth ``value`` UAH and
+    classified social.services: a peer for the unit price outlier (its items are the test's)."""
+    con.execute("INSERT INTO process_keys VALUES (?, ?)", [ocid, key])
+    con.execute("INSERT INTO processes (ocid, process_key, source, raw_key, tender_public_id, status, main_category, "
+                "date_published, value_amount, value_currency, buyer_id, buyer_name, region, is_test, is_masked) "
+                "VALUES (?, ?, 'test', ?, ?, 'complete', 'services', TIMESTAMPTZ '2026-06-01 09:00:00+00', ?, 'UAH', "
+                "'UA-EDR-00000001', 'Центр', 'Сумська область', false, false)",
+                [ocid, key, f"test:{key}", ocid[12:], value])
+    con.execute("INSERT INTO classifications VALUES (?, 'social.services', 2, 'high', [], now(), ?)", [ocid, key])
+
+
 def test_unit_price_outlier_compares_each_price_with_the_others_of_its_group(tmp_path):
     """Leave-one-out statistics: each process against the other processes of its group only."""
     from monitor.store import connect
@@ -110,16 +122,10 @@ def test_unit_price_outlier_compares_each_price_with_the_others_of_its_group(tmp
     con = connect(db)
     for n, price in enumerate(prices, start=1):
         ocid = f"ocds-be6bcu-UA-2026-01-{n:02d}-000001-a"
-        con.execute("INSERT INTO process_keys VALUES (?, ?)", [ocid, n])
-        con.execute("INSERT INTO processes (ocid, process_key, source, raw_key, tender_public_id, status, main_category, "
-                    "date_published, value_amount, value_currency, buyer_id, buyer_name, region, is_test, is_masked) "
-                    "VALUES (?, ?, 'test', ?, ?, 'complete', 'services', TIMESTAMPTZ '2026-06-01 09:00:00+00', ?, 'UAH', "
-                    "'UA-EDR-00000001', 'Центр', 'Сумська область', false, false)",
-                    [ocid, n, f"test:{n}", ocid[12:], price * 10])
+        insert_social_services_process(con, ocid, n, value=price * 10)
         con.execute("INSERT INTO items (ocid, process_key, raw_key, item_id, cpv, quantity, unit_code, unit_name, "
                     "unit_value_amount, unit_value_currency) VALUES (?, ?, ?, 'i1', '85312000-9', 10, 'IE', 'особа', ?, 'UAH')",
                     [ocid, n, f"test:{n}", price])
-        con.execute("INSERT INTO classifications VALUES (?, 'social.services', 2, 'high', [], now(), ?)", [ocid, n])
     con.close()
     rule = BY_ID["opportunity-unit-price-outlier"]
     evaluate(db, [rule], as_of=datetime.fromisoformat("2026-11-20T10:00:00+00:00"))
@@ -156,12 +162,7 @@ def test_unit_price_outlier_prices_a_lone_item_at_its_tender_or_lot_value(tmp_pa
 
     def process(n: int, value: float, items: list[tuple[str | None, float | None, str]], lots: dict[str, float] = {}):
         ocid = f"ocds-be6bcu-UA-2026-03-{n:02d}-000001-a"
-        con.execute("INSERT INTO process_keys VALUES (?, ?)", [ocid, n])
-        con.execute("INSERT INTO processes (ocid, process_key, source, raw_key, tender_public_id, status, main_category, "
-                    "date_published, value_amount, value_currency, buyer_id, buyer_name, region, is_test, is_masked) "
-                    "VALUES (?, ?, 'test', ?, ?, 'complete', 'services', TIMESTAMPTZ '2026-06-01 09:00:00+00', ?, 'UAH', "
-                    "'UA-EDR-00000001', 'Центр', 'Сумська область', false, false)",
-                    [ocid, n, f"test:{n}", ocid[12:], value])
+        insert_social_services_process(con, ocid, n, value)
         for lot_id, lot_value in lots.items():
             con.execute("INSERT INTO lots (ocid, process_key, raw_key, lot_id, value_amount, value_currency) "
                         "VALUES (?, ?, ?, ?, ?, 'UAH')", [ocid, n, f"test:{n}", lot_id, lot_value])
@@ -169,7 +170,6 @@ def test_unit_price_outlier_prices_a_lone_item_at_its_tender_or_lot_value(tmp_pa
             con.execute("INSERT INTO items (ocid, process_key, raw_key, item_id, lot_id, cpv, quantity, unit_name, "
                         "unit_value_amount, unit_value_currency) VALUES (?, ?, ?, ?, ?, '85312000-9', 10, ?, ?, ?)",
                         [ocid, n, f"test:{n}", f"i{k}", lot_id, unit_name, unit_price, "UAH" if unit_price else None])
-        con.execute("INSERT INTO classifications VALUES (?, 'social.services', 2, 'high', [], now(), ?)", [ocid, n])
         return ocid
 
     for n, price in enumerate([90.0, 100.0, 110.0, 120.0, 130.0, 140.0], start=1):
