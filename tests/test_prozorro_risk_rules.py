@@ -177,6 +177,10 @@ def test_split_purchases_lists_the_first_contracts_of_a_window_and_counts_them_a
     evidence = found["ocds-be6bcu-UA-2025-09-29-012102-a"]["evidence"]
     assert evidence["contracts_in_window"] == 3 and evidence["window_total"] == 450_000
     assert [c["value_amount"] for c in evidence["window_contracts"]] == [180_000, 150_000]
+    unlisted = flags(tmp_path, "anomaly-split-purchases-below-threshold", fixture, params={"max_listed_contracts": 0})
+    assert sorted(unlisted) == sorted(found)  # still flagged, only without the list
+    assert all(f["evidence"]["window_contracts"] == [] and f["evidence"]["contracts_in_window"] == 3
+               for f in unlisted.values())
 
 
 def test_winner_not_lowest_reports_the_skipped_bids_and_the_premium(tmp_path):
