@@ -160,10 +160,11 @@ def test_unit_price_outlier_prices_a_lone_item_at_its_tender_or_lot_value(tmp_pa
     db = tmp_path / "lone.duckdb"
     con = connect(db)
 
-    def process(n: int, value: float, items: list[tuple[str | None, float | None, str]], lots: dict[str, float] = {}):
+    def process(n: int, value: float, items: list[tuple[str | None, float | None, str]],
+                lots: dict[str, float] | None = None) -> str:
         ocid = f"ocds-be6bcu-UA-2026-03-{n:02d}-000001-a"
         insert_social_services_process(con, ocid, n, value)
-        for lot_id, lot_value in lots.items():
+        for lot_id, lot_value in (lots or {}).items():
             con.execute("INSERT INTO lots (ocid, process_key, raw_key, lot_id, value_amount, value_currency) "
                         "VALUES (?, ?, ?, ?, ?, 'UAH')", [ocid, n, f"test:{n}", lot_id, lot_value])
         for k, (lot_id, unit_price, unit_name) in enumerate(items):
