@@ -8,10 +8,10 @@
 Generates processes, lots-free items, bids (0-6 per process), awards, contracts, contract changes,
 complaints and bid documents straight into the tables with SQL (deterministic: values derive from
 hashes of the row number; every item has a unit, 30 % a unit price). As on ProZorro, a report of a
-contract (45 % of the processes) has no tender period and no bids, but an award and a contract. Times the ``cardinal-*`` rules
-alone on a copy (to set beside Cardinal), then ``monitor flag`` in its own process, twice (all rules,
-sandboxed read two at a time, after the shared sets they read, then the flags merge), and prints the
-shared sets' and the rules' seconds (from its log and ``rule_runs``; a rule's seconds include waiting
+contract (45 % of the processes) has no tender period and no bids, but an award and a contract.
+Times the ``cardinal-*`` rules alone on a copy (to set beside Cardinal), then ``monitor flag`` in its
+own process, twice (all rules, sandboxed read two at a time, after the shared sets they read, then the
+flags merge), and prints the shared sets' and the rules' seconds (from its log and ``rule_runs``; a rule's seconds include waiting
 for the core the other rule uses).
 """
 
@@ -51,30 +51,30 @@ def item_cpv(social_share: float | None) -> str:
 GENERATE = """
 CREATE TEMP MACRO h(n, salt) AS (hash(n * 7919 + salt) % 1000000) / 1000000.0;
 INSERT INTO processes BY NAME
-SELECT 'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, n + 1 AS process_key, 'bench' AS source, 'bench:' || n AS raw_key,
-       'UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS tender_public_id, 'tid-' || n AS tender_id,
-       TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT) AS date_published,
-       CASE WHEN h(n, 1) < 0.07 THEN 'cancelled' WHEN h(n, 1) < 0.12 THEN 'unsuccessful' ELSE 'complete' END AS status,
-       CASE WHEN h(n, 2) < 0.45 THEN 'limited' WHEN h(n, 2) < 0.55 THEN 'selective' ELSE 'open' END AS procurement_method,
-       CASE WHEN h(n, 2) < 0.45 THEN 'reporting' WHEN h(n, 2) < 0.55 THEN 'priceQuotation'
-            WHEN h(n, 2) < 0.85 THEN 'belowThreshold' ELSE 'aboveThreshold' END AS procurement_method_type,
-       'services' AS main_category,
-       round(1000 + exp(h(n, 3) * 12), 2) AS value_amount, 'UAH' AS value_currency,
-       -- a report of a contract (ProZorro's 'reporting', 45 %) has no tender period and no bids
-       CASE WHEN h(n, 2) >= 0.45 THEN TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT) END AS tender_start,
-       CASE WHEN h(n, 2) >= 0.45
-            THEN TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT + 3 + (h(n, 5) * 25)::INT) END AS tender_end,
-       TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days((h(n, 4) * 600)::INT + 30) AS date_modified,
-       'UA-EDR-' || lpad((floor(pow(h(n, 6), 3) * 20000))::INT::VARCHAR, 8, '0') AS buyer_id,
-       'Замовник ' || (floor(pow(h(n, 6), 3) * 20000))::INT AS buyer_name, 'general' AS buyer_kind,
-       'UA-EDR-' || lpad((floor(pow(h(n, 6), 3) * 20000))::INT::VARCHAR, 8, '0') AS procuring_entity_id,
-       (['Київська область', 'Львівська область', 'Сумська область', 'Рівненська область', 'м. Київ',
-         'Полтавська область'])[1 + (h(n, 7) * 6)::INT % 6] AS region,
-       CASE WHEN h(n, 2) < 0.45 THEN NULL ELSE (h(n, 8) * 6)::INT END AS number_of_tenderers,
-       CASE WHEN h(n, 2) < 0.45 THEN 0 ELSE (h(n, 8) * 6)::INT END AS bids_count,
-       1 AS awards_count, 1 AS contracts_count, 0 AS complaints_count, 0 AS cancellations_count,
-       false AS is_test, false AS is_masked
-FROM range($processes) t(n);
+SELECT * EXCLUDE (n, report, published_day, buyer_no)
+FROM (SELECT n, h(n, 2) < 0.45 AS report,  -- a report of a contract (ProZorro's 'reporting'): no tender period, no bids
+             (h(n, 4) * 600)::INT AS published_day, floor(pow(h(n, 6), 3) * 20000)::INT AS buyer_no,
+             'ocds-be6bcu-UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS ocid, n + 1 AS process_key, 'bench' AS source,
+             'bench:' || n AS raw_key, 'UA-2025-B-' || lpad(n::VARCHAR, 7, '0') AS tender_public_id, 'tid-' || n AS tender_id,
+             TIMESTAMPTZ '2025-01-01 08:00:00+00' + to_days(published_day) AS date_published,
+             CASE WHEN h(n, 1) < 0.07 THEN 'cancelled' WHEN h(n, 1) < 0.12 THEN 'unsuccessful' ELSE 'complete' END AS status,
+             CASE WHEN report THEN 'limited' WHEN h(n, 2) < 0.55 THEN 'selective' ELSE 'open' END AS procurement_method,
+             CASE WHEN report THEN 'reporting' WHEN h(n, 2) < 0.55 THEN 'priceQuotation'
+                  WHEN h(n, 2) < 0.85 THEN 'belowThreshold' ELSE 'aboveThreshold' END AS procurement_method_type,
+             'services' AS main_category,
+             round(1000 + exp(h(n, 3) * 12), 2) AS value_amount, 'UAH' AS value_currency,
+             CASE WHEN NOT report THEN date_published END AS tender_start,
+             CASE WHEN NOT report THEN date_published + to_days(3 + (h(n, 5) * 25)::INT) END AS tender_end,
+             date_published + to_days(30) AS date_modified,
+             'UA-EDR-' || lpad(buyer_no::VARCHAR, 8, '0') AS buyer_id, 'Замовник ' || buyer_no AS buyer_name,
+             'general' AS buyer_kind, buyer_id AS procuring_entity_id,
+             (['Київська область', 'Львівська область', 'Сумська область', 'Рівненська область', 'м. Київ',
+               'Полтавська область'])[1 + (h(n, 7) * 6)::INT % 6] AS region,
+             CASE WHEN NOT report THEN (h(n, 8) * 6)::INT END AS number_of_tenderers,
+             CASE WHEN report THEN 0 ELSE (h(n, 8) * 6)::INT END AS bids_count,
+             1 AS awards_count, 1 AS contracts_count, 0 AS complaints_count, 0 AS cancellations_count,
+             false AS is_test, false AS is_masked
+      FROM range($processes) t(n));
 INSERT INTO process_keys SELECT ocid, process_key FROM processes;
 
 -- every item has a unit (by its ДК021 code: a social service per person, service or month, fuel per litre...)
@@ -109,7 +109,7 @@ SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-b' || k AS bid_id, CASE WHE
        'UA-EDR-' || lpad((floor(pow(h(n, 40 + k), 2) * 60000))::INT::VARCHAR, 8, '0') AS tenderer_id,
        ['UA-EDR-' || lpad((floor(pow(h(n, 40 + k), 2) * 60000))::INT::VARCHAR, 8, '0')] AS tenderer_ids,
        round(p.value_amount * (0.7 + h(n, 50 + k) * 0.3), 2) AS value_amount, 'UAH' AS value_currency
-FROM (SELECT row_number() OVER () - 1 AS n, * FROM processes) p, range(6) r(k)
+FROM (SELECT process_key - 1 AS n, * FROM processes) p, range(6) r(k)
 WHERE k < p.bids_count;
 
 -- the lowest bid wins; a report (not cancelled) names its supplier directly, without a bid
@@ -122,8 +122,8 @@ UNION ALL
 SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-a' AS award_id, NULL AS bid_id, 'active' AS status,
        p.date_published + INTERVAL 1 DAY AS date, p.value_amount, 'UAH' AS value_currency,
        'UA-EDR-' || lpad((floor(pow(h(n, 40), 2) * 60000))::INT::VARCHAR, 8, '0') AS supplier_id,
-       ['UA-EDR-' || lpad((floor(pow(h(n, 40), 2) * 60000))::INT::VARCHAR, 8, '0')] AS supplier_ids, 0 AS complaints_count
-FROM (SELECT row_number() OVER () - 1 AS n, * FROM processes) p
+       [supplier_id] AS supplier_ids, 0 AS complaints_count
+FROM (SELECT process_key - 1 AS n, * FROM processes) p
 WHERE p.procurement_method_type = 'reporting' AND p.status <> 'cancelled';
 
 INSERT INTO contracts BY NAME
@@ -142,7 +142,7 @@ SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-cmp' AS complaint_id, p.ten
        CASE WHEN h(n, 62) < 0.33 THEN 'satisfied' WHEN h(n, 62) < 0.66 THEN 'declined' ELSE 'invalid' END AS status,
        p.tender_end - INTERVAL 2 DAY AS date_submitted,
        p.tender_end + to_days((10 + h(n, 63) * 90)::INT) AS date_decision
-FROM (SELECT row_number() OVER () - 1 AS n, * FROM processes) p WHERE h(n, 64) < 0.03 AND p.tender_end IS NOT NULL;
+FROM (SELECT process_key - 1 AS n, * FROM processes) p WHERE h(n, 64) < 0.03 AND p.tender_end IS NOT NULL;
 
 UPDATE awards SET complaint_period_end = date + INTERVAL 10 DAY WHERE bid_id IS NOT NULL;
 
