@@ -11,8 +11,8 @@ hashes of the row number; every item has a unit, 30 % a unit price). As on ProZo
 contract (45 % of the processes) has no tender period and no bids, but an award and a contract.
 Times the ``cardinal-*`` rules alone on a copy (to set beside Cardinal), then ``monitor flag`` in its
 own process, twice (all rules, sandboxed read two at a time, after the shared sets they read, then the
-flags merge), and prints the shared sets' and the rules' seconds (from its log and ``rule_runs``; a rule's seconds include waiting
-for the core the other rule uses).
+flags merge), and prints the shared sets' and the rules' seconds (from its log and ``rule_runs``; a
+rule's seconds include waiting for the core the other rule uses).
 """
 
 from __future__ import annotations

@@ -168,7 +168,8 @@ def test_split_purchases_counts_each_contract_once_when_contracts_share_a_date_a
     assert len(found) == 3
     for flag in found.values():
         assert flag["evidence"]["contracts_in_window"] == 3 and flag["evidence"]["window_total"] == 390_000
-        assert [c["value_amount"] for c in flag["evidence"]["window_contracts"]] == [180_000, 150_000, 60_000]  # same day: by tender id
+        listed = [c["value_amount"] for c in flag["evidence"]["window_contracts"]]
+        assert listed == [180_000, 150_000, 60_000]  # by date, then (the same day) by tender id
 
 
 def test_split_purchases_lists_the_first_contracts_of_a_window_and_counts_them_all(tmp_path):
