@@ -18,6 +18,7 @@ several AS (
     GROUP BY process_key
 )
 SELECT p.process_key, p.ocid, p.all_final, p.active_awards, p.active_supplier_ids,
+       -- an active award published without supplier ids: [], as the gathered lists of all would give
        CASE WHEN p.active_awards = 1 THEN coalesce(list_sort(list_distinct(p.active_supplier_ids)), [])
             ELSE s.suppliers END AS suppliers
 FROM per_process p LEFT JOIN several s USING (process_key)
