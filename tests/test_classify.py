@@ -106,15 +106,19 @@ def test_child_implies_parent_with_evidence(categories):
 
 def test_invalid_category_files_list_every_problem_with_file_and_line(tmp_path):
     bad = tmp_path / "social.bad.yaml"
-    bad.write_text('id: wrong\nname: X\ndescription: d\ncodes: ["85311000-3"]\nkeywords:\n  uk: ["(?<=x)y"]\n'
-                   'colour: red\n', encoding="utf-8")
+    bad.write_text('id: wrong\nname: X\ndescription: d\ncodes: ["85311000-3"]\nkeywords:\n  uk: ["(?<=x)y", "притул"]\n'
+                   'colour: red\nnegative: ["тварин", "ab(c"]\n', encoding="utf-8")
     with pytest.raises(CategoryError) as raised:
         load_categories(tmp_path)
     problems = raised.value.problems
     assert f"{bad}:7: (top level): unknown key 'colour'" in problems[0]
     assert any(p.startswith(f"{bad}:1: id:") for p in problems)
     assert any(p.startswith(f"{bad}:4: codes: unknown ДК021/CPV code '85311000-3'") for p in problems)
-    assert any(p.startswith(f"{bad}:6: keywords.uk.0: invalid pattern") and "look-around" in p for p in problems)
+    # a file's patterns are compiled together; each bad one is still named, and only the bad ones
+    invalid = [p for p in problems if "invalid pattern" in p]
+    assert len(invalid) == 2, invalid
+    assert invalid[0].startswith(f"{bad}:6: keywords.uk.0: invalid pattern") and "look-around" in invalid[0]
+    assert invalid[1].startswith(f"{bad}:8: negative.1: invalid pattern") and "unclosed group" in invalid[1]
 
 
 def test_rules_check_cli(tmp_path, capsys):

@@ -212,14 +212,27 @@ def budget_code_names() -> dict[str, dict[str, str]]:
     return {"tpkvkmb": {code: entry["name"] for code, entry in tpkvkmb.items()}, "kpk": kpk}
 
 
-def _check_regex(pattern: str) -> str | None:
+@cache
+def _regex_problems(patterns: tuple[str, ...]) -> tuple[str | None, ...]:
+    """Each pattern's error as polars' regex engine (the classifier's) reports it, or None.
+
+    All of a file's patterns are compiled in one polars call; only when one is invalid are they
+    compiled one by one, to name each bad pattern. Compiling is what costs (a few ms per file: the
+    patterns are case-insensitive Unicode), so a process that loads the categories again (the
+    scheduler, the tests) reuses the answer.
+    """
     import polars as pl  # here, not at the top: the flag command reads this module for the category names only
 
-    try:
-        pl.Series([""], dtype=pl.String).str.contains(pattern)
-    except Exception as exc:  # polars raises ComputeError for an invalid pattern
-        return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:300]
-    return None
+    def problem(pattern: pl.Expr | str) -> str | None:
+        try:
+            pl.DataFrame({"pattern": patterns}).select(pl.lit("", pl.String).str.contains(pattern))
+        except Exception as exc:  # polars raises ComputeError for an invalid pattern
+            return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:300]
+        return None
+
+    if not patterns or problem(pl.col("pattern")) is None:
+        return (None,) * len(patterns)
+    return tuple(problem(pattern) for pattern in patterns)
 
 
 def _validate(path: Path, document: Any, problems: list[str]) -> Category | None:
@@ -257,10 +270,10 @@ def _validate(path: Path, document: Any, problems: list[str]) -> Category | None
     for key in ("negative", "context_keywords"):
         entries = document.get(key, [])
         keyword_entries += [((key, i), entry) for i, entry in enumerate(entries if isinstance(entries, list) else [])]
-    for where, entry in keyword_entries:
-        if not isinstance(entry, (str, dict)) or (isinstance(entry, dict) and "pattern" not in entry):
-            continue
-        problem = _check_regex(to_regex(entry))
+    keyword_entries = [(where, entry) for where, entry in keyword_entries
+                       if isinstance(entry, str) or (isinstance(entry, dict) and "pattern" in entry)]
+    for (where, _), problem in zip(keyword_entries,
+                                   _regex_problems(tuple(to_regex(entry) for _, entry in keyword_entries))):
         if problem:
             problems.append(f"{name}:{path_line(document, list(where))}: {'.'.join(map(str, where))}: "
                             f"invalid pattern: {problem}")
