@@ -204,3 +204,34 @@ def test_the_sandbox_keeps_to_the_memory_limit_of_the_store(tmp_path, db):
         limits[limit] = rows.column("subject_id").to_pylist()
     assert limits["300MB"] != limits["600MB"]
     assert limits["300MB"][0].startswith("286") and limits["600MB"][0].startswith("572")  # MiB as DuckDB shows them
+
+
+def test_a_rule_beyond_the_memory_limit_spills_beside_the_database_and_leaves_nothing(tmp_path, db):
+    # a window over 6M rows does not fit in 40 MB: DuckDB sorts it on disk. An in-memory DuckDB (the
+    # sandbox) would put those files into .tmp of the current directory (cron's, a checkout's).
+    write_rule(tmp_path, "spills", "SELECT max(rn)::VARCHAR || ' ' || current_setting('temp_directory') AS subject_id, "
+                                   "(SELECT min(ocid) FROM processes) AS ocid "
+                                   "FROM (SELECT row_number() OVER (ORDER BY hash(i)) AS rn FROM range(6000000) t(i))")
+    (rule,) = load_rules(tmp_path)
+    rows, outcomes = run_sandboxed(db, [rule], memory_limit="40MB")
+    assert not outcomes[0].error
+    count, spill_dir = rows.column("subject_id")[0].as_py().split(" ", 1)
+    assert count == "6000000"
+    assert Path(spill_dir).parent == db.parent and Path(spill_dir).name.startswith("m.duckdb.flags-")
+    assert not (Path.cwd() / ".tmp").exists()
+    assert not Path(spill_dir).exists()  # removed after the evaluation
+
+
+def test_a_rule_out_of_memory_says_which_setting_to_raise(tmp_path, db):
+    # a string aggregate cannot spill: 200 MB of text in a 40 MB sandbox fails, and the message
+    # points at the monitor's setting, not at DuckDB's SET (refused in the locked sandbox)
+    write_rule(tmp_path, "hungry", "SELECT length(string_agg(repeat('x', 100), ''))::VARCHAR AS subject_id, "
+                                   "(SELECT min(ocid) FROM processes) AS ocid FROM range(2000000)")
+    write_rule(tmp_path, "modest", "SELECT ocid AS subject_id, ocid FROM processes")
+    rules = load_rules(tmp_path)
+    rows, outcomes = run_sandboxed(db, rules, memory_limit="40MB")
+    errors = {o.rule_id: o.error for o in outcomes}
+    assert errors["hungry"].startswith("Out of Memory Error")
+    assert "DuckDB's limit (40MB): raise [store] memory_limit in monitor.toml" in errors["hungry"]
+    assert "Possible solutions" not in errors["hungry"]
+    assert errors["modest"] is None and rows.num_rows > 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -137,18 +138,22 @@ def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]
     return table.cast(RESULT_SCHEMA)
 
 
-def _open_sandbox(db_path: Path, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def _open_sandbox(db_path: Path, memory_limit: str | None = None,
+                  spill_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
     """The sandbox: an in-memory DuckDB with the database file attached read-only as ``monitored``, then
     external access switched off and the configuration locked. A rule reads the monitor's tables and
     nothing else on the machine, and cannot write them. The in-memory catalog holds the shared sets:
     tables every cursor of the sandbox sees, kept within the memory limit (``[store] memory_limit``)
-    like any table."""
+    like any table. Beyond the limit DuckDB spills sorts, joins and windows to ``spill_dir`` (an
+    in-memory DuckDB would otherwise spill into ``.tmp`` in the current directory)."""
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"ATTACH {sql_literal(str(db_path))} AS {_SANDBOX_DB} (READ_ONLY)")
         con.execute("SET GLOBAL TimeZone = 'UTC'")
         if memory_limit:
             con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
+        if spill_dir:
+            con.execute(f"SET temp_directory = {sql_literal(str(spill_dir))}")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         _point_at_the_database(con)
@@ -158,13 +163,35 @@ def _open_sandbox(db_path: Path, memory_limit: str | None = None) -> duckdb.Duck
     return con
 
 
+def _spill_dir(db_path: Path) -> tempfile.TemporaryDirectory:
+    """A fresh folder for the sandbox's spill files beside the database (where DuckDB keeps the store's
+    own), or in the system's temporary folder when that folder is read-only. Fresh, because two DuckDB
+    instances must not share one (the store's connection may be open beside the sandbox)."""
+    try:
+        return tempfile.TemporaryDirectory(prefix=f"{db_path.name}.flags-", dir=db_path.resolve().parent)
+    except OSError:
+        return tempfile.TemporaryDirectory(prefix=f"{db_path.name}.flags-")
+
+
+def _rule_error(exc: Exception, memory_limit: str | None) -> str:
+    """The message of a rule that failed, on one line; out of memory says what the operator can change
+    (DuckDB's own advice, SET memory_limit, is refused in the locked sandbox)."""
+    message = " ".join(str(exc).split())
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        first = message.split(" Possible solutions:")[0]
+        return (f"{first[:300]} - the rule needs more memory than DuckDB's limit ({memory_limit or 'its default'}): "
+                f"raise [store] memory_limit in monitor.toml, or run this rule alone (monitor flag --rule ID)")
+    return message[:500]
+
+
 def _point_at_the_database(con: duckdb.DuckDBPyConnection) -> None:
     """Names resolve to the database's tables first, then to the shared sets."""
     con.execute(f"USE {_SANDBOX_DB}")
     con.execute(f"SET search_path = '{_SANDBOX_DB}.main,memory.main'")
 
 
-def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> dict[str, str]:
+def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule],
+                    memory_limit: str | None = None) -> dict[str, str]:
     """Every shared set the rules read, computed once into a table of the sandbox's in-memory catalog;
     returns the errors by set name.
 
@@ -192,7 +219,7 @@ def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule]) -> dict[s
             try:
                 rows = con.execute(f"CREATE TABLE memory.main.{sql_ident(name)} AS {each.query}").fetchone()[0]
             except duckdb.Error as exc:
-                errors[name] = " ".join(str(exc).split())[:500]
+                errors[name] = _rule_error(exc, memory_limit)
         if name in errors:
             log.error("shared set failed", shared_set=name, file=str(each.path), error=errors[name])
         else:
@@ -219,7 +246,12 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
     back in the rules' order whatever the order they finished in.
     """
     as_of = as_of or datetime.now(timezone.utc)
-    con = _open_sandbox(db_path, memory_limit)
+    spill = _spill_dir(db_path)
+    try:
+        con = _open_sandbox(db_path, memory_limit, Path(spill.name))
+    except BaseException:
+        spill.cleanup()
+        raise
     tables: list[pa.Table | None] = [None] * len(rules)
     outcomes: list[RuleOutcome | None] = [None] * len(rules)
     local = threading.local()
@@ -249,7 +281,7 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
             tables[index] = table
             outcome.rows = table.num_rows
         except (duckdb.Error, ValueError) as exc:
-            outcome.error = " ".join(str(exc).split())[:500]
+            outcome.error = _rule_error(exc, memory_limit)
             log.error("rule failed", rule=rule.id, file=str(rule.path), error=outcome.error)
         outcome.seconds = round(time.monotonic() - started, 3)
         log.debug("rule evaluated", rule=rule.id, rows=outcome.rows, seconds=outcome.seconds)
@@ -257,7 +289,7 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
         return index
 
     try:
-        shared_errors = _compute_shared(con, rules)
+        shared_errors = _compute_shared(con, rules, memory_limit)
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="rule") as pool:
             for done in as_completed([pool.submit(run, i) for i in range(len(rules))]):
                 if on_rule:
@@ -266,6 +298,7 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
         for each in cursors:
             each.close()
         con.close()
+        spill.cleanup()
     kept = [t for t in tables if t is not None]
     rows = pa.concat_tables(kept) if kept else RESULT_SCHEMA.empty_table()
     return rows, [o for o in outcomes if o is not None]
