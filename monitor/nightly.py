@@ -127,7 +127,8 @@ def run_nightly_locked(settings: Settings, config: SourceConfig | None = None, *
         if not stopped:
             started = time.monotonic()
             try:
-                evaluation = evaluate_rules(settings.db_path, memory_limit=settings.memory_limit, as_of=settings.as_of)
+                evaluation = evaluate_rules(settings.db_path, memory_limit=settings.memory_limit,
+                                            as_of=settings.as_of, threads=settings.threads)
                 summary["flags"] = {"new": evaluation.new, "changed": evaluation.changed,
                                     "resolved": evaluation.resolved, "open": evaluation.open,
                                     "rules": len(evaluation.outcomes),

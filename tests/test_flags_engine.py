@@ -10,6 +10,7 @@ import pytest
 from conftest import write_rule
 
 from monitor.cli import main
+from monitor.commands import flag as flag_command
 from monitor.flags.engine import evaluate, run_sandboxed
 from monitor.flags.rules import RuleError, load_rules
 
@@ -204,6 +205,24 @@ def test_the_sandbox_keeps_to_the_memory_limit_of_the_store(tmp_path, db):
         limits[limit] = rows.column("subject_id").to_pylist()
     assert limits["300MB"] != limits["600MB"]
     assert limits["300MB"][0].startswith("286") and limits["600MB"][0].startswith("572")  # MiB as DuckDB shows them
+
+
+def test_the_rules_run_on_the_threads_of_the_store(tmp_path, db, run_cli, monkeypatch):
+    # [store] threads limits DuckDB's threads for the store; the rules' sandbox keeps to it as well
+    write_rule(tmp_path, "threads", "SELECT current_setting('threads')::VARCHAR AS subject_id, min(ocid) AS ocid "
+                                    "FROM processes")
+    (rule,) = load_rules(tmp_path)
+    rows, outcomes = run_sandboxed(db, [rule], threads=1)
+    assert not outcomes[0].error and rows.column("subject_id").to_pylist() == ["1"]
+
+    seen = {}
+    real = flag_command.evaluate
+    monkeypatch.setattr(flag_command, "evaluate", lambda *a, **kw: seen.update(kw) or real(*a, **kw))
+    config = tmp_path / "monitor.toml"
+    config.write_text("[store]\nthreads = 1\n", encoding="utf-8")
+    code, _, err = run_cli("--config", config, "--db", db, "flag", "--rule", "cardinal-r018-single-bid")
+    assert code == 0, err
+    assert seen["threads"] == 1
 
 
 def test_a_rule_beyond_the_memory_limit_spills_beside_the_database_and_leaves_nothing(tmp_path, db):

@@ -24,7 +24,7 @@ def known_categories() -> set[str]:
 
 
 def evaluate_rules(db_path: Path, rule_ids: list[str] | None = None, memory_limit: str | None = None,
-                   as_of: datetime | None = None) -> Evaluation:
+                   as_of: datetime | None = None, threads: int | None = None) -> Evaluation:
     """Load, validate and evaluate the rules (all, or ``rule_ids``); invalid rule files are bad input."""
     try:
         rules = load_rules(known_categories=known_categories())
@@ -38,7 +38,7 @@ def evaluate_rules(db_path: Path, rule_ids: list[str] | None = None, memory_limi
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), disable=not show_progress(), transient=True) as progress:
         task = progress.add_task("flag rules", total=len(rules))
-        return evaluate(db_path, rules, memory_limit=memory_limit, as_of=as_of,
+        return evaluate(db_path, rules, memory_limit=memory_limit, threads=threads, as_of=as_of,
                         on_rule=lambda outcome: progress.update(task, advance=1, description=outcome.rule_id))
 
 
@@ -54,7 +54,8 @@ def flag(app, rule_ids: tuple[str, ...], as_of: str | None) -> None:
         clock = parse_datetime(as_of) if as_of else app.settings.as_of
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from exc
-    result = evaluate_rules(app.settings.db_path, list(rule_ids), app.settings.memory_limit, clock)
+    result = evaluate_rules(app.settings.db_path, list(rule_ids), app.settings.memory_limit, clock,
+                            app.settings.threads)
     for outcome in result.failed:
         click.echo(f"rule {outcome.rule_id} failed: {outcome.error}", err=True)
     click.echo(f"{len(result.outcomes)} rule(s) evaluated, {len(result.failed)} failed: {result.new} new, "

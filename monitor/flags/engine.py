@@ -138,13 +138,13 @@ def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]
     return table.cast(RESULT_SCHEMA)
 
 
-def _open_sandbox(db_path: Path, memory_limit: str | None = None,
-                  spill_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+def _open_sandbox(db_path: Path, memory_limit: str | None = None, spill_dir: Path | None = None,
+                  threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """The sandbox: an in-memory DuckDB with the database file attached read-only as ``monitored``, then
     external access switched off and the configuration locked. A rule reads the monitor's tables and
     nothing else on the machine, and cannot write them. The in-memory catalog holds the shared sets:
     tables every cursor of the sandbox sees, kept within the memory limit (``[store] memory_limit``)
-    like any table. Beyond the limit DuckDB spills sorts, joins and windows to ``spill_dir`` (an
+    like any table, and run on the store's threads (``[store] threads``). Beyond the limit DuckDB spills sorts, joins and windows to ``spill_dir`` (an
     in-memory DuckDB would otherwise spill into ``.tmp`` in the current directory)."""
     con = duckdb.connect(":memory:")
     try:
@@ -154,6 +154,8 @@ def _open_sandbox(db_path: Path, memory_limit: str | None = None,
             con.execute(f"SET memory_limit = {sql_literal(memory_limit)}")
         if spill_dir:
             con.execute(f"SET temp_directory = {sql_literal(str(spill_dir))}")
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         _point_at_the_database(con)
@@ -236,7 +238,8 @@ def _as_datetime(value: Any) -> datetime:
 def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[str, Any]] | None = None,
                   as_of: datetime | None = None,
                   on_rule: Callable[[RuleOutcome], None] | None = None,
-                  workers: int = 2, memory_limit: str | None = None) -> tuple[pa.Table, list[RuleOutcome]]:
+                  workers: int = 2, memory_limit: str | None = None,
+                  threads: int | None = None) -> tuple[pa.Table, list[RuleOutcome]]:
     """Evaluate ``rules`` on a read-only, no-external-access connection; return their rows and outcomes.
 
     Every rule may read ``$as_of`` (the evaluation clock, default now) without declaring it; an
@@ -248,7 +251,7 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
     as_of = as_of or datetime.now(timezone.utc)
     spill = _spill_dir(db_path)
     try:
-        con = _open_sandbox(db_path, memory_limit, Path(spill.name))
+        con = _open_sandbox(db_path, memory_limit, Path(spill.name), threads)
     except BaseException:
         spill.cleanup()
         raise
@@ -370,7 +373,7 @@ def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[
 
 
 def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str, Any]] | None = None,
-             now: datetime | None = None, memory_limit: str | None = None,
+             now: datetime | None = None, memory_limit: str | None = None, threads: int | None = None,
              as_of: datetime | None = None, on_rule: Callable[[RuleOutcome], None] | None = None) -> Evaluation:
     """Evaluate ``rules`` against the database at ``db_path`` and update ``flags``; the path must not be open.
 
@@ -379,12 +382,13 @@ def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str,
     weekly report sees the flags in the week they would have been raised.
     """
     now = now or as_of or datetime.now(timezone.utc)
-    connect(db_path, memory_limit=memory_limit).close()  # migrate first: the sandbox cannot
+    connect(db_path, memory_limit=memory_limit, threads=threads).close()  # migrate first: the sandbox cannot
     started = time.monotonic()
-    rows, outcomes = run_sandboxed(db_path, rules, overrides, as_of, on_rule, memory_limit=memory_limit)
+    rows, outcomes = run_sandboxed(db_path, rules, overrides, as_of, on_rule, memory_limit=memory_limit,
+                                   threads=threads)
     sandbox_seconds = time.monotonic() - started
     evaluated = [o.rule_id for o in outcomes if not o.error]
-    con = connect(db_path, memory_limit=memory_limit)
+    con = connect(db_path, memory_limit=memory_limit, threads=threads)
     try:
         started = time.monotonic()
         new, changed, resolved = write_flags(con, rows, evaluated, now)
