@@ -153,3 +153,28 @@ def test_cardinal_vector(tmp_path: Path, name: str) -> None:
                                        f"extra {sorted(set(got) - set(expected))}")
     for key, value in expected.items():
         assert math.isclose(got[key], value, rel_tol=1e-9, abs_tol=1e-9), f"{key}: {got[key]} != Cardinal's {value}"
+
+
+@pytest.mark.parametrize("vector, rule_id", [
+    ("R024", "cardinal-r028-identical-bid-prices-tenderer"),   # a tenderer in 11 processes of Cardinal's R024 vector
+    ("R035", "cardinal-r035-all-except-winning-bid-disqualified-tenderer"),  # one in 4 processes
+])
+def test_a_tenderer_flag_counts_every_process_and_lists_the_first_by_ocid(tmp_path: Path, vector: str,
+                                                                          rule_id: str) -> None:
+    db = tmp_path / "m.duckdb"
+    assert main(["--db", str(db), "load", str(CARDINAL / "indicators" / f"{vector}.jsonl")]) == 0
+    (rule,) = [r for r in RULES if r.id == rule_id]
+
+    def evidence(**params: Any) -> dict[str, dict[str, Any]]:
+        assert not evaluate(db, [rule], overrides={rule_id: params}).failed
+        with duckdb.connect(str(db), read_only=True) as con:
+            return {subject: json.loads(text) for subject, text in con.execute(
+                "SELECT subject_id, evidence FROM flags WHERE rule_id = ? AND resolved_at IS NULL", [rule_id]).fetchall()}
+
+    full = evidence()
+    capped = evidence(max_listed_processes=2)
+    assert full.keys() == capped.keys()
+    busiest = max(full, key=lambda s: full[s]["processes"])
+    assert full[busiest]["processes"] > 2 and len(full[busiest]["ocids"]) == full[busiest]["processes"]
+    assert capped[busiest]["processes"] == full[busiest]["processes"]
+    assert capped[busiest]["ocids"] == sorted(full[busiest]["ocids"])[:2]
