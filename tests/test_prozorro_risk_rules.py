@@ -199,6 +199,14 @@ def test_supplier_dominance_is_per_buyer_and_supplier(tmp_path):
     medicines = next(d for d in flag["evidence"]["dominated"] if d["category"] == "health.medicines")
     assert medicines["year"] == 2025 and medicines["supplier_total"] == 970_000
     assert medicines["category_total"] == 1_060_000 and medicines["share_pct"] == pytest.approx(91.51)
+    assert len(medicines["tenders"]) == medicines["supplier_tenders"] > 1
+    # a captive supplier may win hundreds of tenders a year: the list is capped, the count is not
+    capped = flags(tmp_path / "capped", "anomaly-supplier-dominates-buyer-spend",
+                   FIXTURES / "anomaly-supplier-dominates-medicines.jsonl", params={"max_listed_tenders": 1})
+    capped_medicines = next(d for d in capped["UA-EDR-41823906/UA-EDR-35571209"]["evidence"]["dominated"]
+                            if d["category"] == "health.medicines")
+    assert capped_medicines["tenders"] == sorted(medicines["tenders"])[:1]
+    assert capped_medicines["supplier_tenders"] == medicines["supplier_tenders"]
 
 
 def test_standstill_estimate_and_days_after_award(tmp_path):
