@@ -144,8 +144,9 @@ def _open_sandbox(db_path: Path, memory_limit: str | None = None, spill_dir: Pat
     external access switched off and the configuration locked. A rule reads the monitor's tables and
     nothing else on the machine, and cannot write them. The in-memory catalog holds the shared sets:
     tables every cursor of the sandbox sees, kept within the memory limit (``[store] memory_limit``)
-    like any table, and run on the store's threads (``[store] threads``). Beyond the limit DuckDB spills sorts, joins and windows to ``spill_dir`` (an
-    in-memory DuckDB would otherwise spill into ``.tmp`` in the current directory)."""
+    like any table, and run on the store's threads (``[store] threads``). Beyond the limit DuckDB spills
+    sorts, joins and windows to ``spill_dir`` (an in-memory DuckDB would otherwise spill into ``.tmp`` in
+    the current directory)."""
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"ATTACH {sql_literal(str(db_path))} AS {_SANDBOX_DB} (READ_ONLY)")
