@@ -127,8 +127,7 @@ def run_nightly_locked(settings: Settings, config: SourceConfig | None = None, *
         if not stopped:
             started = time.monotonic()
             try:
-                evaluation = evaluate_rules(settings.db_path, memory_limit=settings.memory_limit,
-                                            as_of=settings.as_of, threads=settings.threads)
+                evaluation = evaluate_rules(settings)
                 summary["flags"] = {"new": evaluation.new, "changed": evaluation.changed,
                                     "resolved": evaluation.resolved, "open": evaluation.open,
                                     "rules": len(evaluation.outcomes),

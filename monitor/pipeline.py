@@ -21,5 +21,4 @@ def after_store(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     finally:
         con.close()
     if "flag" in settings.after_store:
-        evaluate_rules(settings.db_path, memory_limit=settings.memory_limit, as_of=settings.as_of,
-                       threads=settings.threads)
+        evaluate_rules(settings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import click
 from rich.console import Console
@@ -11,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from monitor.classify.categories import category_files
 from monitor.cli import BadInput, pass_app
-from monitor.config import parse_datetime
+from monitor.config import Settings, parse_datetime
 from monitor.logs import show_progress
 from monitor.flags.engine import Evaluation, evaluate
 from monitor.flags.rules import RuleError, load_rules
@@ -23,9 +22,11 @@ def known_categories() -> set[str]:
     return {path.stem for path in category_files()}
 
 
-def evaluate_rules(db_path: Path, rule_ids: list[str] | None = None, memory_limit: str | None = None,
-                   as_of: datetime | None = None, threads: int | None = None) -> Evaluation:
-    """Load, validate and evaluate the rules (all, or ``rule_ids``); invalid rule files are bad input."""
+def evaluate_rules(settings: Settings, rule_ids: list[str] | None = None,
+                   as_of: datetime | None = None) -> Evaluation:
+    """Load, validate and evaluate the rules (all, or ``rule_ids``) on the database of ``settings``, within
+    its memory limit and threads, with ``as_of`` (default the configured clock); invalid rule files are
+    bad input."""
     try:
         rules = load_rules(known_categories=known_categories())
     except RuleError as exc:
@@ -38,7 +39,8 @@ def evaluate_rules(db_path: Path, rule_ids: list[str] | None = None, memory_limi
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), disable=not show_progress(), transient=True) as progress:
         task = progress.add_task("flag rules", total=len(rules))
-        return evaluate(db_path, rules, memory_limit=memory_limit, threads=threads, as_of=as_of,
+        return evaluate(settings.db_path, rules, memory_limit=settings.memory_limit, threads=settings.threads,
+                        as_of=as_of or settings.as_of,
                         on_rule=lambda outcome: progress.update(task, advance=1, description=outcome.rule_id))
 
 
@@ -54,8 +56,7 @@ def flag(app, rule_ids: tuple[str, ...], as_of: str | None) -> None:
         clock = parse_datetime(as_of) if as_of else app.settings.as_of
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from exc
-    result = evaluate_rules(app.settings.db_path, list(rule_ids), app.settings.memory_limit, clock,
-                            app.settings.threads)
+    result = evaluate_rules(app.settings, list(rule_ids), clock)
     for outcome in result.failed:
         click.echo(f"rule {outcome.rule_id} failed: {outcome.error}", err=True)
     click.echo(f"{len(result.outcomes)} rule(s) evaluated, {len(result.failed)} failed: {result.new} new, "
