@@ -307,3 +307,20 @@ def test_award_outcome_gives_each_process_its_state_and_the_distinct_suppliers_o
                     (4, False, 1, ["UA-EDR-5"]),
                     (5, True, 1, []), (6, True, 1, []),
                     (7, True, 2, ["UA-EDR-7"])]
+
+
+def test_organization_names_gives_each_organization_the_name_it_was_last_seen_under():
+    """R038 (buyer, procuring entity, tenderer) and R048 name organizations from this set: a renamed
+    hospital shows its new name, two spellings of one date the alphabetically first, whatever the order
+    of the rows; an organization seen without a date shows a dated name over its undated one."""
+    query = (SHIPPED_SHARED / "organization_names.sql").read_text(encoding="utf-8")
+    rows = [("UA-EDR-1", "КНП «Лікарня № 3»", "2024-02-01"), ("UA-EDR-1", "КНП «Міська лікарня № 3»", "2025-06-01"),
+            ("UA-EDR-2", "ТОВ «Фарм-Б»", "2025-01-01"), ("UA-EDR-2", "ТОВ «Фарм-А»", "2025-01-01"),
+            ("UA-EDR-3", "ФОП Іваненко", None), ("UA-EDR-3", "ФОП Іваненко І. І.", "2023-05-05")]
+    for order in (rows, rows[::-1]):
+        con = duckdb.connect()
+        con.execute("CREATE TABLE organizations (org_id VARCHAR, name VARCHAR, seen_at TIMESTAMPTZ)")
+        con.executemany("INSERT INTO organizations VALUES (?, ?, ?)", order)
+        assert dict(con.execute(query).fetchall()) == {"UA-EDR-1": "КНП «Міська лікарня № 3»",
+                                                       "UA-EDR-2": "ТОВ «Фарм-А»",
+                                                       "UA-EDR-3": "ФОП Іваненко І. І."}
