@@ -50,6 +50,8 @@ def item_cpv(social_share: float | None) -> str:
 
 GENERATE = """
 CREATE TEMP MACRO h(n, salt) AS (hash(n * 7919 + salt) % 1000000) / 1000000.0;
+-- the k-th bidder of process n (Zipf-like: a few firms bid often); a report's supplier is its bidder 0
+CREATE TEMP MACRO tenderer(n, k) AS 'UA-EDR-' || lpad((floor(pow(h(n, 40 + k), 2) * 60000))::INT::VARCHAR, 8, '0');
 INSERT INTO processes BY NAME
 SELECT * EXCLUDE (n, report, published_day, buyer_no)
 FROM (SELECT n, h(n, 2) < 0.45 AS report,  -- a report of a contract (ProZorro's 'reporting'): no tender period, no bids
@@ -106,8 +108,7 @@ INSERT INTO bids BY NAME
 SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-b' || k AS bid_id, CASE WHEN h(n, 30 + k) < 0.1 THEN 'disqualified' ELSE 'valid' END AS status,
        CASE WHEN h(n, 30 + k) < 0.1 THEN 'disqualified' ELSE 'valid' END AS status_ocds,
        p.tender_end - INTERVAL 1 HOUR * k AS date,
-       'UA-EDR-' || lpad((floor(pow(h(n, 40 + k), 2) * 60000))::INT::VARCHAR, 8, '0') AS tenderer_id,
-       ['UA-EDR-' || lpad((floor(pow(h(n, 40 + k), 2) * 60000))::INT::VARCHAR, 8, '0')] AS tenderer_ids,
+       tenderer(n, k) AS tenderer_id, [tenderer_id] AS tenderer_ids,
        round(p.value_amount * (0.7 + h(n, 50 + k) * 0.3), 2) AS value_amount, 'UAH' AS value_currency
 FROM (SELECT process_key - 1 AS n, * FROM processes) p, range(6) r(k)
 WHERE k < p.bids_count;
@@ -121,7 +122,7 @@ FROM (SELECT *, row_number() OVER (PARTITION BY ocid ORDER BY value_amount) AS r
 UNION ALL
 SELECT p.ocid, p.process_key, p.raw_key, p.ocid || '-a' AS award_id, NULL AS bid_id, 'active' AS status,
        p.date_published + INTERVAL 1 DAY AS date, p.value_amount, 'UAH' AS value_currency,
-       'UA-EDR-' || lpad((floor(pow(h(n, 40), 2) * 60000))::INT::VARCHAR, 8, '0') AS supplier_id,
+       tenderer(n, 0) AS supplier_id,
        [supplier_id] AS supplier_ids, 0 AS complaints_count
 FROM (SELECT process_key - 1 AS n, * FROM processes) p
 WHERE p.procurement_method_type = 'reporting' AND p.status <> 'cancelled';
