@@ -177,13 +177,13 @@ def _spill_dir(db_path: Path) -> tempfile.TemporaryDirectory:
 
 
 def _rule_error(exc: Exception, memory_limit: str | None) -> str:
-    """The message of a rule that failed, on one line; out of memory says what the operator can change
-    (DuckDB's own advice, SET memory_limit, is refused in the locked sandbox)."""
+    """The message of a rule or shared set that failed, on one line; out of memory says what the operator can
+    change (DuckDB's own advice, SET memory_limit, is refused in the locked sandbox)."""
     message = " ".join(str(exc).split())
     if isinstance(exc, duckdb.OutOfMemoryException):
         first = message.split(" Possible solutions:")[0]
-        return (f"{first[:300]} - the rule needs more memory than DuckDB's limit ({memory_limit or 'its default'}): "
-                f"raise [store] memory_limit in monitor.toml, or run this rule alone (monitor flag --rule ID)")
+        return (f"{first[:300]} - it needs more memory than DuckDB's limit ({memory_limit or 'its default'}): "
+                f"raise [store] memory_limit in monitor.toml, or run the rule alone (monitor flag --rule ID)")
     return message[:500]
 
 
