@@ -263,3 +263,27 @@ def test_record_and_release_packages_of_the_same_processes_do_not_double_count(t
         assert len({ocid for ocid, _ in contracts}) == 10
         results.append((processes, contracts))
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("package", [OCDS_RELEASES, OCDS_RECORDS], ids=["release-package", "record-package"])
+def test_package_larger_than_a_batch_is_stored_whole(tmp_path, run_cli, package):
+    """A .json package is cut into batches of [load] batch_rows records; every batch is stored, not only
+    the last (a 50,000-release file used to keep the last few thousand releases and count them all)."""
+    config = tmp_path / "small-batches.toml"
+    config.write_text("[load]\nbatch_rows = 3\n")
+    tables = {}
+    for name, options in (("one-batch", ()), ("batches-of-3", ("--config", config))):
+        db = tmp_path / f"{name}.duckdb"
+        code, out, _ = run_cli(*options, "--db", db, "load", package)
+        assert code == 0
+        assert summary(out)["new"] == 10, out
+        con = duckdb.connect(str(db), read_only=True)
+        tables[name] = {
+            "raw": con.execute("SELECT kind, ocid, sha256 FROM raw_records ORDER BY ALL").fetchall(),
+            "processes": con.execute("SELECT ocid, raw_key, value_amount, contracts_count FROM processes "
+                                     "ORDER BY ocid").fetchall(),
+            "contracts": con.execute("SELECT ocid, contract_id, value_amount FROM contracts ORDER BY ALL").fetchall(),
+        }
+        con.close()
+    assert len(tables["one-batch"]["processes"]) == 10
+    assert tables["batches-of-3"] == tables["one-batch"]

@@ -141,7 +141,7 @@ def read_file(path: Path, options: ReadOptions, result: FileResult) -> Iterator[
             mismatch = shapes.family_mismatch(document, options.forced_format)
             if mismatch is not None:
                 raise InputError(f"{path}: {shapes.mismatch_reason(mismatch, options.forced_format)}")
-            _add_document(document, options, builder, result, locator="")
+            yield from _document_batches(document, options, builder, result, locator="")
     batch = builder.flush()
     if batch is not None:
         yield batch
@@ -183,57 +183,62 @@ def _hint_source(hint: str, options: ReadOptions) -> str:
     return options.prozorro_source if hint == shapes.PROZORRO else options.ocds_source
 
 
-def _add_document(document: Any, options: ReadOptions, builder: BatchBuilder, result: FileResult,
-                  locator: str, line: int | None = None) -> list[pa.Table]:
-    """Add the records of one parsed JSON value; return any batches that filled up."""
-    batches: list[pa.Table | None] = []
+def _document_batches(document: Any, options: ReadOptions, builder: BatchBuilder, result: FileResult,
+                      locator: str, line: int | None = None) -> Iterator[pa.Table]:
+    """Add the records of one parsed JSON value; yield each batch as soon as it fills up."""
     if isinstance(document, list):
         for index, element in enumerate(document):
-            batches += _add_document(element, options, builder, result, f"{locator}/{index}", line)
-        return [b for b in batches if b is not None]
+            yield from _document_batches(element, options, builder, result, f"{locator}/{index}", line)
+        return
     shape = shapes.detect(document, options.forced_format)
     if result.shape == "unknown" and shape:
         result.shape = shape
+    for batch in _document_values(document, shape, options, builder, locator, line):
+        if batch is not None:
+            yield batch
+
+
+def _document_values(document: Any, shape: str | None, options: ReadOptions, builder: BatchBuilder,
+                     locator: str, line: int | None) -> Iterator[pa.Table | None]:
+    """What ``builder.add`` returns for each record of one JSON object (a batch when one filled up)."""
     mismatch = shapes.other_family(document, options.forced_format)
     if mismatch is not None:  # one object of the other family among the file's records
-        batches.append(_add_value(builder, options, shape or shapes.PROZORRO, document, line=line, locator=locator,
-                                  source=_hint_source(shape or shapes.PROZORRO, options),
-                                  error=shapes.mismatch_reason(mismatch, options.forced_format)))
+        yield _add_value(builder, options, shape or shapes.PROZORRO, document, line=line, locator=locator,
+                         source=_hint_source(shape or shapes.PROZORRO, options),
+                         error=shapes.mismatch_reason(mismatch, options.forced_format))
     elif shape == shapes.RELEASE_PACKAGE:
         for index, release in enumerate(document["releases"]):
             hint = shapes.OCDS_COMPILED if isinstance(release, dict) and shapes.is_compiled_release(release) \
                 else shapes.OCDS_RELEASE
-            batches.append(_add_value(builder, options, hint, release, line=line,
-                                      locator=f"{locator}/releases/{index}", source=options.ocds_source))
+            yield _add_value(builder, options, hint, release, line=line,
+                             locator=f"{locator}/releases/{index}", source=options.ocds_source)
     elif shape == shapes.RECORD_PACKAGE:
         for index, record in enumerate(document["records"]):
-            batches += _add_record(record, options, builder, f"{locator}/records/{index}", line)
+            yield from _record_values(record, options, builder, f"{locator}/records/{index}", line)
     elif shape == shapes.OCDS_RECORD:
-        batches += _add_record(document, options, builder, locator, line)
+        yield from _record_values(document, options, builder, locator, line)
     elif shape is None:
-        batches.append(_add_value(
+        yield _add_value(
             builder, options, shapes.PROZORRO, document, line=line, locator=locator,
             error="not recognised as ProZorro or OCDS data (no data, tenderID, contractID, planID, id or ocid)",
-        ))
+        )
     else:
-        batches.append(_add_value(builder, options, shape, document, line=line, locator=locator,
-                                  source=_hint_source(shape, options)))
-    return [b for b in batches if b is not None]
+        yield _add_value(builder, options, shape, document, line=line, locator=locator,
+                         source=_hint_source(shape, options))
 
 
-def _add_record(record: Any, options: ReadOptions, builder: BatchBuilder, locator: str,
-                line: int | None) -> list[pa.Table | None]:
+def _record_values(record: Any, options: ReadOptions, builder: BatchBuilder, locator: str,
+                   line: int | None) -> Iterator[pa.Table | None]:
     """A record with a compiledRelease is stored as is; one with embedded releases only is merged."""
     embedded = record.get("releases") if isinstance(record, dict) else None
     if (isinstance(record, dict) and not record.get("compiledRelease") and isinstance(embedded, list)
             and embedded and all(isinstance(r, dict) and "ocid" in r for r in embedded)):
-        return [
-            _add_value(builder, options, shapes.OCDS_RELEASE, release, line=line,
-                       locator=f"{locator}/releases/{index}", source=options.ocds_source)
-            for index, release in enumerate(embedded)
-        ]
-    return [_add_value(builder, options, shapes.OCDS_RECORD, record, line=line, locator=locator,
-                       source=options.ocds_source)]
+        for index, release in enumerate(embedded):
+            yield _add_value(builder, options, shapes.OCDS_RELEASE, release, line=line,
+                             locator=f"{locator}/releases/{index}", source=options.ocds_source)
+    else:
+        yield _add_value(builder, options, shapes.OCDS_RECORD, record, line=line, locator=locator,
+                         source=options.ocds_source)
 
 
 def _blocks(handle: BinaryIO) -> Iterator[bytes]:
@@ -390,13 +395,12 @@ def _package_lines(block: bytes, first_line: int, options: ReadOptions, builder:
         try:
             document = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            batches = [builder.add(shapes.PROZORRO, data.decode("utf-8", errors="replace"), line=number,
-                                   error=f"invalid JSON: {exc}")]
-        else:
-            batches = _add_document(document, options, builder, result, locator="", line=number)
-        for batch in batches:
+            batch = builder.add(shapes.PROZORRO, data.decode("utf-8", errors="replace"), line=number,
+                                error=f"invalid JSON: {exc}")
             if batch is not None:
                 yield batch
+        else:
+            yield from _document_batches(document, options, builder, result, locator="", line=number)
 
 
 def _value_hint(value: Any, options: ReadOptions) -> str:
