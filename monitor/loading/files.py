@@ -4,7 +4,9 @@ A file is JSON Lines when its name says so (``.jsonl``, ``.ndjson``) or when it 
 one JSON document but its first line does; otherwise it is one JSON document (a package, an API
 envelope, a bare object or a list of objects). ``.gz`` is read transparently. JSON Lines are
 streamed: only the first line is parsed in Python (to recognise the format) unless the lines are
-packages; parsing and mapping happen in DuckDB.
+packages; parsing and mapping happen in DuckDB. A document of 64 MiB or more that is a package or a
+list is streamed too, one element at a time (``monitor.loading.packages``); smaller ones and single
+objects are parsed whole.
 
 Every record, a JSON line or an object inside a document, over ``max_record_bytes`` is quarantined.
 With ``--format prozorro|ocds``, a file that is unmistakably of the other family (see
@@ -17,9 +19,11 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import itertools
 import os
+import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -28,11 +32,15 @@ import orjson
 import pyarrow as pa
 
 from monitor.loading import detect as shapes
+from monitor.loading import packages
 from monitor.store.records import BatchBuilder
 
 JSON_LINES_SUFFIXES = {".jsonl", ".ndjson", ".jsonlines"}
 LOADABLE_SUFFIXES = {".json"} | JSON_LINES_SUFFIXES
 READ_CHUNK = 32 << 20
+# what reading a truncated or damaged file raises (gzip: EOFError, BadGzipFile, zlib.error)
+DAMAGED_FILE_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+FIRST_VALUES = 64  # the first JSON lines (or elements of a streamed list) that decide a file's shape
 
 
 class InputError(Exception):
@@ -118,34 +126,55 @@ class ReadOptions:
 
 
 def read_file(path: Path, options: ReadOptions, result: FileResult) -> Iterator[pa.Table]:
-    """Yield batches of candidate records from one file."""
+    """Yield batches of candidate records from one file.
+
+    A file that cannot be read to its end (a truncated or damaged .gz) keeps the records read before
+    the damage and gets a quarantine entry that says so; the load goes on with the next file."""
     builder = BatchBuilder(options.ocds_source, str(path), options.batch_rows, options.batch_bytes)
     options.current_path = path
-    if _logical_suffix(path) in JSON_LINES_SUFFIXES:
-        yield from _read_lines(path, options, builder, result)
-    else:
-        with _open(path) as handle:
-            content = handle.read()
-        result.bytes_read = len(content)
-        try:
-            document = orjson.loads(content)
-        except orjson.JSONDecodeError as exc:
-            first_line = content.split(b"\n", 1)[0]
-            if b"\n" in content.strip() and _parses(first_line):
-                yield from _read_lines(path, options, builder, result)
-                return
-            text = content[: options.max_record_bytes].decode("utf-8", errors="replace")
-            reason = f"invalid JSON: {exc}" if not _bad_utf8(content) else f"invalid UTF-8: {_bad_utf8(content)}"
-            builder.add("prozorro", text, line=1, error=reason)
+    try:
+        if _logical_suffix(path) in JSON_LINES_SUFFIXES:
+            yield from _read_lines(path, options, builder, result)
+        elif (where := _stream_outline(path, options)) is not None:
+            yield from _streamed_batches(path, where, options, builder, result)
         else:
-            mismatch = shapes.family_mismatch(document, options.forced_format)
-            if mismatch is not None:
-                raise InputError(f"{path}: {shapes.mismatch_reason(mismatch, options.forced_format)}")
-            yield from _document_batches(document, options, builder, result, locator="")
+            yield from _whole_document(path, options, builder, result)
+    except DAMAGED_FILE_ERRORS as exc:
+        batch = builder.add(shapes.PROZORRO, None, error=(
+            f"the file cannot be read to its end ({type(exc).__name__}: {exc}): a truncated or damaged download? "
+            "The records read before the damage were loaded; load the file again once it is whole "
+            "(nothing is stored twice)"
+        ))
+        if batch is not None:
+            yield batch
     batch = builder.flush()
     if batch is not None:
         yield batch
     result.records += builder.total
+
+
+def _whole_document(path: Path, options: ReadOptions, builder: BatchBuilder, result: FileResult) -> Iterator[pa.Table]:
+    """A .json file parsed whole: one document, or JSON Lines under another name, or invalid JSON."""
+    with _open(path) as handle:
+        content = handle.read()
+    result.bytes_read = len(content)
+    try:
+        document = orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        first_line = content.split(b"\n", 1)[0]
+        if b"\n" in content.strip() and _parses(first_line):
+            yield from _read_lines(path, options, builder, result)
+            return
+        text = content[: options.max_record_bytes].decode("utf-8", errors="replace")
+        reason = f"invalid JSON: {exc}" if not _bad_utf8(content) else f"invalid UTF-8: {_bad_utf8(content)}"
+        batch = builder.add("prozorro", text, line=1, error=reason)
+        if batch is not None:  # with batch_rows = 1
+            yield batch
+    else:
+        mismatch = shapes.family_mismatch(document, options.forced_format)
+        if mismatch is not None:
+            raise InputError(f"{path}: {shapes.mismatch_reason(mismatch, options.forced_format)}")
+        yield from _document_batches(document, options, builder, result, locator="")
 
 
 def _parses(data: bytes) -> bool:
@@ -208,10 +237,7 @@ def _document_values(document: Any, shape: str | None, options: ReadOptions, bui
                          error=shapes.mismatch_reason(mismatch, options.forced_format))
     elif shape == shapes.RELEASE_PACKAGE:
         for index, release in enumerate(document["releases"]):
-            hint = shapes.OCDS_COMPILED if isinstance(release, dict) and shapes.is_compiled_release(release) \
-                else shapes.OCDS_RELEASE
-            yield _add_value(builder, options, hint, release, line=line,
-                             locator=f"{locator}/releases/{index}", source=options.ocds_source)
+            yield _add_release(builder, options, release, line=line, locator=f"{locator}/releases/{index}")
     elif shape == shapes.RECORD_PACKAGE:
         for index, record in enumerate(document["records"]):
             yield from _record_values(record, options, builder, f"{locator}/records/{index}", line)
@@ -225,6 +251,14 @@ def _document_values(document: Any, shape: str | None, options: ReadOptions, bui
     else:
         yield _add_value(builder, options, shape, document, line=line, locator=locator,
                          source=_hint_source(shape, options))
+
+
+def _add_release(builder: BatchBuilder, options: ReadOptions, release: Any, *, line: int | None,
+                 locator: str) -> pa.Table | None:
+    """One release of a release package: a compiled release, or a release to merge with its ocid's others."""
+    hint = shapes.OCDS_COMPILED if isinstance(release, dict) and shapes.is_compiled_release(release) \
+        else shapes.OCDS_RELEASE
+    return _add_value(builder, options, hint, release, line=line, locator=locator, source=options.ocds_source)
 
 
 def _record_values(record: Any, options: ReadOptions, builder: BatchBuilder, locator: str,
@@ -241,13 +275,83 @@ def _record_values(record: Any, options: ReadOptions, builder: BatchBuilder, loc
                          source=options.ocds_source)
 
 
+def _stream_outline(path: Path, options: ReadOptions) -> packages.Outline | None:
+    """Where the elements of a large package or list are; None for a small file or another document,
+    which is parsed whole, and for a package of the other family than --format (refused when read whole)."""
+    if path.stat().st_size < packages.STREAM_MIN_BYTES:
+        return None
+    with _open(path) as handle:
+        where = packages.outline(handle)
+    if where is None or where.head is None:
+        return where
+    shape = shapes.detect(where.head, options.forced_format)
+    if shape in (shapes.RELEASE_PACKAGE, shapes.RECORD_PACKAGE) \
+            and shapes.other_family(where.head, options.forced_format) is None:
+        return where
+    return None
+
+
+def _streamed_batches(path: Path, where: packages.Outline, options: ReadOptions, builder: BatchBuilder,
+                      result: FileResult) -> Iterator[pa.Table]:
+    """The records of a large package or list, read one element at a time (``monitor.loading.packages``).
+
+    A list is refused, as JSON Lines are, when most of its first 64 objects are of the other family than
+    --format. When the JSON breaks off, the records before the break are kept and the file gets a
+    quarantine entry at the element where it broke."""
+    array = where.prefix.removesuffix(".item")
+    locator = f"/{array}" if where.head is not None else ""
+    if where.head is not None:
+        result.shape = shapes.detect(where.head, options.forced_format) or result.shape
+    first: list[Any] = []
+    with _open(path) as handle:
+        stream = packages.elements(handle, where)
+        try:
+            if where.head is None:
+                first = list(itertools.islice(stream, FIRST_VALUES))
+                _refuse_other_family(first, options, "objects of the list")
+            for index, element in enumerate(itertools.chain(first, stream)):
+                at = f"{locator}/{index}"
+                if array == "releases":
+                    added: Iterable[pa.Table | None] = [_add_release(builder, options, element, line=None, locator=at)]
+                elif array == "records":
+                    added = _record_values(element, options, builder, at, None)
+                else:
+                    added = _document_batches(element, options, builder, result, at)
+                yield from (batch for batch in added if batch is not None)
+        except packages.StreamError as exc:
+            what = "list" if where.head is None else "package"
+            reason = (f"invalid JSON after {exc.index:,} elements of the {what}: {exc}; "
+                      "the elements before it were loaded, the rest of the file was not read")
+            batch = builder.add(shapes.PROZORRO, None, locator=f"{locator}/{exc.index}", error=reason)
+            if batch is not None:
+                yield batch
+        result.bytes_read = handle.tell()
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    """The file's bytes in pieces of about READ_CHUNK. When the file is damaged (a truncated .gz), what was
+    read before the damage still comes out, then the error is raised."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while piece := handle.read1(READ_CHUNK):  # type: ignore[attr-defined]
+            parts.append(piece)
+            size += len(piece)
+            if size >= READ_CHUNK:
+                yield b"".join(parts)
+                parts, size = [], 0
+    except DAMAGED_FILE_ERRORS:
+        if parts:
+            yield b"".join(parts)
+        raise
+    if parts:
+        yield b"".join(parts)
+
+
 def _blocks(handle: BinaryIO) -> Iterator[bytes]:
     """Blocks of whole lines (each ending in a newline), read in large chunks."""
     pending = b""
-    while True:
-        chunk = handle.read(READ_CHUNK)
-        if not chunk:
-            break
+    for chunk in _chunks(handle):
         data = pending + chunk if pending else chunk
         cut = data.rfind(b"\n") + 1
         if cut == 0:
@@ -265,27 +369,32 @@ def _read_lines(path: Path, options: ReadOptions, builder: BatchBuilder, result:
     first_line = 0
     collected: list[pa.Table] = []
     collected_rows = collected_bytes = 0
-    with _open(path) as handle:
-        for block in _blocks(handle):
-            result.bytes_read += len(block)
-            if hint is None:
-                hint = _first_hint(block, options)
-                if hint is not None:
-                    result.shape = hint
-            if hint in (shapes.RELEASE_PACKAGE, shapes.RECORD_PACKAGE):
-                yield from _package_lines(block, first_line, options, builder, result)
-            else:
-                pending = builder.flush()  # keep records of earlier shapes (e.g. a package line) in order
-                if pending is not None:
-                    yield pending
-                for table in _line_batches(block, first_line, hint or shapes.PROZORRO, options, result):
-                    collected.append(table)
-                    collected_rows += table.num_rows
-                    collected_bytes += table["text"].nbytes
-                    if collected_rows >= options.batch_rows or collected_bytes >= options.batch_bytes:
-                        yield pa.concat_tables(collected)
-                        collected, collected_rows, collected_bytes = [], 0, 0
-            first_line += block.count(b"\n")
+    try:
+        with _open(path) as handle:
+            for block in _blocks(handle):
+                result.bytes_read += len(block)
+                if hint is None:
+                    hint = _first_hint(block, options)
+                    if hint is not None:
+                        result.shape = hint
+                if hint in (shapes.RELEASE_PACKAGE, shapes.RECORD_PACKAGE):
+                    yield from _package_lines(block, first_line, options, builder, result)
+                else:
+                    pending = builder.flush()  # keep records of earlier shapes (e.g. a package line) in order
+                    if pending is not None:
+                        yield pending
+                    for table in _line_batches(block, first_line, hint or shapes.PROZORRO, options, result):
+                        collected.append(table)
+                        collected_rows += table.num_rows
+                        collected_bytes += table["text"].nbytes
+                        if collected_rows >= options.batch_rows or collected_bytes >= options.batch_bytes:
+                            yield pa.concat_tables(collected)
+                            collected, collected_rows, collected_bytes = [], 0, 0
+                first_line += block.count(b"\n")
+    except DAMAGED_FILE_ERRORS:
+        if collected:  # the lines read before the damage
+            yield pa.concat_tables(collected)
+        raise
     if collected:
         yield pa.concat_tables(collected)
 
@@ -296,7 +405,7 @@ def _first_hint(block: bytes, options: ReadOptions) -> str | None:
     When most of them are of the other family than --format says, the file is refused (InputError).
     """
     values = []
-    for data in block.split(b"\n", 64)[:64]:
+    for data in block.split(b"\n", FIRST_VALUES)[:FIRST_VALUES]:
         if data.strip():
             try:
                 values.append(orjson.loads(data))
@@ -304,15 +413,20 @@ def _first_hint(block: bytes, options: ReadOptions) -> str | None:
                 continue
     if not values:
         return None
+    _refuse_other_family(values, options, "JSON lines")
+    votes = Counter(_value_hint(value, options) for value in values)
+    return votes.most_common(1)[0][0]
+
+
+def _refuse_other_family(values: list[Any], options: ReadOptions, unit: str) -> None:
+    """InputError when most of ``values`` (the first of a streamed file) are of the other family than --format."""
     mismatches = Counter(
         what for what in (shapes.other_family(value, options.forced_format) for value in values) if what
     )
     if mismatches and sum(mismatches.values()) * 2 > len(values):
         what, _ = mismatches.most_common(1)[0]
-        counted = f"{what} ({sum(mismatches.values())} of the first {len(values)} JSON lines are like it)"
+        counted = f"{what} ({sum(mismatches.values())} of the first {len(values)} {unit} are like it)"
         raise InputError(f"{options.current_path}: {shapes.mismatch_reason(counted, options.forced_format)}")
-    votes = Counter(_value_hint(value, options) for value in values)
-    return votes.most_common(1)[0][0]
 
 
 def _line_batches(block: bytes, first_line: int, hint: str, options: ReadOptions,
