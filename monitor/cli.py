@@ -15,7 +15,7 @@ import structlog
 from monitor import __version__
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.logs import configure_logging, reset_verbosity, set_verbosity
-from monitor.store import SchemaTooNewError, StoreError
+from monitor.store import DatabaseBusy, SchemaTooNewError, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except DatabaseBusy as exc:  # another process writes the database (or reads it, for a writing command)
+        click.echo(f"Error: {exc}", err=True)
+        return EXIT_LOCKED
     except (SchemaTooNewError, StoreError) as exc:
         click.echo(f"Error: {exc}", err=True)
         return EXIT_BAD_INPUT

@@ -41,7 +41,7 @@ from apscheduler.triggers.cron import CronTrigger
 from monitor.config import ConfigError, Settings
 from monitor.lock import Locked, hold_lock
 from monitor.runs import finish_run, start_run
-from monitor.store import connect
+from monitor.store import DatabaseBusy, connect
 
 log = structlog.get_logger(__name__)
 
@@ -255,6 +255,9 @@ def run_job(job: str, settings: Settings, stop: threading.Event, config: Schedul
         log.warning("job skipped: another run holds the lock", job=job,
                     holder=exc.holder.describe() if exc.holder else None)
         return LOCKED
+    except DatabaseBusy as exc:  # e.g. an analyst's notebook has the file open: the job runs at its next time
+        log.warning("job skipped: the database is open in another process", job=job, error=str(exc))
+        return LOCKED
     except Exception as exc:
         log.exception("job failed", job=job, error=str(exc))
         return FAILED
@@ -307,6 +310,9 @@ def _catch_up(settings: Settings, config: ScheduleConfig, now: datetime) -> list
                 con.close()
     except Locked as exc:
         log.info("no catch-up: another run holds the lock", holder=exc.holder.describe() if exc.holder else None)
+        return []
+    except DatabaseBusy as exc:
+        log.warning("no catch-up: the database is open in another process", error=str(exc))
         return []
 
 

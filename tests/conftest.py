@@ -12,6 +12,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any, Callable
 
@@ -237,3 +240,40 @@ def table_counts(db: Path) -> dict[str, int]:
         return {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in DATA_TABLES}
     finally:
         con.close()
+
+
+# A process that has the database open, as a monitor run or a bare DuckDB session (tests of exit code 3).
+DUCKDB_SCRIPT = textwrap.dedent("""
+    import sys, duckdb
+    from monitor.lock import hold_lock
+    def hold():
+        con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "read")
+        print("open", flush=True)
+        sys.stdin.read()  # until the test closes stdin
+        con.close()
+    if sys.argv[3] == "monitor-run":
+        with hold_lock(sys.argv[1], "nightly"):
+            hold()
+    else:
+        hold()
+""")
+
+
+@pytest.fixture
+def open_elsewhere(db_path: Path, load):
+    """Start a process that has the (loaded) database open ``mode`` ("read"/"write"), as a monitor run
+    or as a bare DuckDB session; closed when the test ends."""
+    assert load(Path(__file__).resolve().parent.parent / "data" / "sample" / "plan-complete.json")[0] == 0
+    processes = []
+
+    def start(mode: str, who: str) -> subprocess.Popen:
+        process = subprocess.Popen([sys.executable, "-c", DUCKDB_SCRIPT, str(db_path), mode, who],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        processes.append(process)
+        assert process.stdout.readline().strip() == "open"
+        return process
+
+    yield start
+    for process in processes:
+        process.stdin.close()
+        process.wait(timeout=10)

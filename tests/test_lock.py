@@ -127,3 +127,33 @@ def test_holder_description_mentions_another_host():
     assert holder.describe() == ("pid 42 on elsewhere.example.org, command 'nightly', "
                                  "started at 2026-11-20T00:30:00+00:00")
     assert holder.alive() is None
+
+
+# --- the database itself open elsewhere: DuckDB lets one process write, or any number read ---------------
+
+def test_reading_commands_exit_3_naming_the_run_that_writes(run_cli, db_path, open_elsewhere):
+    writer = open_elsewhere("write", "monitor-run")
+    for command in (["status"], ["query", "SELECT count(*) FROM plans"], ["report", "--out", db_path.parent / "r"],
+                    ["export", "--format", "csv", "--out", db_path.parent / "x"]):
+        code, _, err = run_cli("--db", db_path, *command)
+        assert code == 3, (command, err)
+        assert f"database {db_path} is being written by a run of this tool (pid {writer.pid}" in err
+        assert "command 'nightly'" in err and "try again when it has finished" in err
+
+
+def test_reading_commands_exit_3_naming_a_process_outside_the_tool(run_cli, db_path, open_elsewhere):
+    writer = open_elsewhere("write", "duckdb-session")
+    code, _, err = run_cli("--db", db_path, "query", "SELECT 1")
+    assert code == 3
+    assert "is being written by another process (" in err and f"(PID {writer.pid}))" in err
+
+
+def test_a_writing_command_exits_3_while_another_process_reads(run_cli, db_path, open_elsewhere, query):
+    reader = open_elsewhere("read", "duckdb-session")
+    sample = Path(__file__).resolve().parent.parent / "data" / "sample"
+    code, _, err = run_cli("--db", db_path, "load", sample)
+    assert code == 3
+    assert "is open in another process (" in err and f"(PID {reader.pid}))" in err
+    assert "DuckDB writes a database only when no other process has it open" in err
+    assert lock_path(db_path).read_bytes() == b""  # the run lock was let go
+    assert query("SELECT count(*) FROM raw_records") == [(1,)]  # nothing of the refused load stored

@@ -244,3 +244,17 @@ def test_sigterm_stops_the_scheduler_after_the_job_in_flight(tmp_path, db_path):
     assert started["catch_up"] == ["nightly"] and started["jobs"] == {"nightly": "* * * * *"}
     assert any(e.startswith("stop requested") for e in events)
     assert [r[:2] for r in runs(db_path)] == [("nightly", "incomplete")]
+
+
+def test_once_skips_a_job_while_another_process_has_the_database_open_and_exits_3(run_cli, tmp_path, db_path,
+                                                                                   fake_report, open_elsewhere):
+    """An analyst's notebook holding the file read-only: the job is skipped with a warning, not a traceback."""
+    config = write_config(tmp_path, 'nightly = "off"\n')
+    reader = open_elsewhere("read", "duckdb-session")
+    code, out, err = run_cli("--db", db_path, "--config", config, "schedule", "--once")
+    assert code == 3, err[-2000:]
+    assert fake_report.calls == []
+    skipped = [json.loads(line) for line in err.splitlines() if "job skipped" in line]
+    assert skipped[0]["event"] == "job skipped: the database is open in another process"
+    assert skipped[0]["job"] == "report" and f"(PID {reader.pid})" in skipped[0]["error"]
+    assert "Traceback" not in err

@@ -1,6 +1,7 @@
 """The DuckDB store: connection, schema migrations, read-only access."""
 
 from monitor.store.db import (
+    DatabaseBusy,
     SchemaTooNewError,
     StoreError,
     connect,
@@ -10,6 +11,7 @@ from monitor.store.db import (
 )
 
 __all__ = [
+    "DatabaseBusy",
     "SchemaTooNewError",
     "StoreError",
     "connect",

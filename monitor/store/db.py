@@ -11,6 +11,7 @@ version with the first steps done.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import duckdb
 import structlog
+
+from monitor.lock import read_holder
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +38,30 @@ class StoreError(Exception):
 
 class SchemaTooNewError(StoreError):
     """The database was written by a newer Procurement Monitor."""
+
+
+class DatabaseBusy(StoreError):
+    """Another process has the database open in a way that excludes this one: DuckDB lets one process
+    write, or any number read. The command exits with code 3, as when the run lock is taken."""
+
+
+def _open_error(path: Path, exc: duckdb.Error, read_only: bool) -> StoreError:
+    """The error for a database that DuckDB would not open; a file lock held elsewhere names the holder."""
+    if "Conflicting lock" not in str(exc):
+        return StoreError(f"cannot open database {path}{' read-only' if read_only else ''}: {exc}")
+    holder = read_holder(path) if str(path) != ":memory:" else None
+    if holder is not None and holder.pid == os.getpid():  # this process took the run lock before opening
+        holder = None
+    if holder is not None:
+        return DatabaseBusy(f"database {path} is being written by a run of this tool ({holder.describe()}); "
+                            "try again when it has finished")
+    # not a monitor run: an analyst's DuckDB session or notebook, or a `monitor query` still running
+    held_in = re.search(r"Conflicting lock is held in (.*?\(PID \d+\))", str(exc))
+    who = f"another process ({held_in.group(1) if held_in else exc})"
+    if read_only:
+        return DatabaseBusy(f"database {path} is being written by {who}; try again when it has finished")
+    return DatabaseBusy(f"database {path} is open in {who}, and DuckDB writes a database only when no other "
+                        "process has it open; try again when that process has closed it")
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -146,7 +173,7 @@ def connect(
     try:
         con = duckdb.connect(str(path))
     except duckdb.Error as exc:
-        raise StoreError(f"cannot open database {path}: {exc}") from exc
+        raise _open_error(path, exc, read_only=False) from exc
     try:
         _configure(con, memory_limit, threads)
         migrate(con)
@@ -165,7 +192,7 @@ def connect_read_only(path: str | Path, memory_limit: str | None = None,
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
-        raise StoreError(f"cannot open database {path} read-only: {exc}") from exc
+        raise _open_error(path, exc, read_only=True) from exc
     _configure(con, memory_limit, threads)
     version = current_schema_version(con)
     latest = latest_schema_version()
