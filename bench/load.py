@@ -3,6 +3,7 @@
     python bench/load.py                       # 100k OCDS compiled releases and 100k ProZorro tenders
     python bench/load.py --counts 100000 1000000 --kinds ocds
     python bench/load.py --keep                # keep generated files in bench/out for re-runs
+    python bench/load.py --counts 250000 --kinds ocds-package   # one 1.3 GB release package (.json)
 
 Data comes from bench/generate.py (deterministic, seed 42) and is generated once per size into
 bench/out/. Each load runs in a fresh process on an empty database, so peak RSS is the loader's.
@@ -38,6 +39,19 @@ def generate(kind: str, count: int, seed: int) -> Path:
     return path
 
 
+def package_of(lines: Path) -> Path:
+    """The same compiled releases as one OCDS release package (.json), which the loader streams."""
+    path = lines.with_name(f"{lines.stem}-package.json")
+    if not path.exists():
+        with lines.open("rb") as source, path.open("wb") as out:
+            out.write(b'{"uri":"https://example.org/bench/package.json","version":"1.1",'
+                      b'"publishedDate":"2026-11-01T00:00:00Z","publisher":{"name":"bench"},"releases":[')
+            for index, line in enumerate(source):
+                out.write(b"," + line.rstrip(b"\n") if index else line.rstrip(b"\n"))
+            out.write(b"]}")
+    return path
+
+
 def load(path: Path) -> tuple[float, int, str]:
     """Seconds, peak RSS (bytes) and the summary line of one ``monitor load`` into a fresh database."""
     db = OUT / "bench.duckdb"
@@ -58,7 +72,8 @@ def load(path: Path) -> tuple[float, int, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--counts", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--kinds", nargs="+", default=["ocds", "prozorro"], choices=["ocds", "prozorro"])
+    parser.add_argument("--kinds", nargs="+", default=["ocds", "prozorro"],
+                        choices=["ocds", "prozorro", "ocds-package"])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args()
@@ -66,14 +81,16 @@ def main() -> None:
           f"{platform.platform()}")
     for kind in args.kinds:
         for count in args.counts:
-            path = generate(kind, count, args.seed)
+            lines = generate(kind.removesuffix("-package"), count, args.seed)
+            path = package_of(lines) if kind.endswith("-package") else lines
             size = path.stat().st_size
             seconds, peak, summary = load(path)
-            print(f"{kind:8} {count:>9,} records {size / 1e6:8.0f} MB  {seconds:7.1f} s  "
+            print(f"{kind:12} {count:>9,} records {size / 1e6:8.0f} MB  {seconds:7.1f} s  "
                   f"{count / seconds:9,.0f} records/s  {size / 1e6 / seconds:6.1f} MB/s  "
                   f"peak RSS {peak / 2**30:4.2f} GiB   [{summary}]", flush=True)
             if not args.keep:
-                path.unlink()
+                lines.unlink()
+                path.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
