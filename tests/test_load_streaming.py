@@ -178,3 +178,13 @@ def test_outline_of_a_record_is_not_streamed():
     """An ocid before the releases array makes the object an OCDS record, which is parsed whole."""
     where = packages.outline(io.BytesIO(b'{"ocid": "a", "releases": [{"ocid": "a"}]}'))
     assert files.shapes.detect(where.head) == files.shapes.OCDS_RECORD
+
+
+def test_large_json_lines_named_json_are_streamed_as_json_lines(tmp_path, run_cli, query, db_path, streamed):
+    compiled = [record["compiledRelease"] for record in read_json(OCDS_RECORDS)["records"]]
+    path = tmp_path / "compiled-releases.json"
+    path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in compiled))
+    code, out, _ = run_cli("--db", db_path, "load", path)
+    assert code == 0 and summary(out)["new"] == 10
+    assert query("SELECT count(*), count(DISTINCT ocid) FROM processes") == [(10, 10)]
+    assert query("SELECT origin FROM raw_records ORDER BY origin") == sorted((f"{path}:{n}",) for n in range(1, 11))

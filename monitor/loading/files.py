@@ -137,6 +137,8 @@ def read_file(path: Path, options: ReadOptions, result: FileResult) -> Iterator[
             yield from _read_lines(path, options, builder, result)
         elif (where := _stream_outline(path, options)) is not None:
             yield from _streamed_batches(path, where, options, builder, result)
+        elif _json_lines_inside(path, options):
+            yield from _read_lines(path, options, builder, result)
         else:
             yield from _whole_document(path, options, builder, result)
     except DAMAGED_FILE_ERRORS as exc:
@@ -289,6 +291,18 @@ def _stream_outline(path: Path, options: ReadOptions) -> packages.Outline | None
             and shapes.other_family(where.head, options.forced_format) is None:
         return where
     return None
+
+
+def _json_lines_inside(path: Path, options: ReadOptions) -> bool:
+    """Whether a large .json file is JSON Lines under another name (its first line a whole JSON value,
+    more lines after it), so it is streamed as such instead of being read whole first. A single JSON
+    document cannot look like that: after one whole value it would be invalid."""
+    if path.stat().st_size < packages.STREAM_MIN_BYTES:
+        return False
+    with _open(path) as handle:
+        first = handle.readline(options.max_record_bytes + 1)
+        after = handle.read(1 << 16)
+    return first.endswith(b"\n") and _parses(first) and bool(after.strip())
 
 
 def _streamed_batches(path: Path, where: packages.Outline, options: ReadOptions, builder: BatchBuilder,
