@@ -287,3 +287,21 @@ def test_package_larger_than_a_batch_is_stored_whole(tmp_path, run_cli, package)
         con.close()
     assert len(tables["one-batch"]["processes"]) == 10
     assert tables["batches-of-3"] == tables["one-batch"]
+
+
+def test_release_without_date_is_quarantined_and_does_not_block_its_ocid(tmp_path, load, query):
+    """ocdsmerge cannot merge a release without date; stored, it made every later release of the ocid fail."""
+    package = read_json(OCDS / "release-package-tender-then-award.json")
+    del package["releases"][1]["date"]
+    path = tmp_path / "award-without-date.json"
+    path.write_text(json.dumps(package, ensure_ascii=False))
+    code, out, _ = load(path)
+    assert code == 0
+    assert summary(out)["new"] == 1 and summary(out)["quarantined"] == 1
+    assert query("SELECT origin, locator, reason FROM quarantine") == [
+        (str(path), "/releases/1",
+         "release without date (OCDS requires it; the releases of an ocid cannot be merged without it)")]
+    assert query("SELECT ocid, title FROM processes") == [(HAND_OCID, HAND_TITLE)]
+    code, out, _ = load(OCDS / "release-package-tender-then-award.json")  # the dated award merges later
+    assert summary(out)["quarantined"] == 0
+    assert query("SELECT count(*) FROM awards WHERE ocid = ?", [HAND_OCID]) == [(1,)]

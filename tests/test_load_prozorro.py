@@ -264,6 +264,34 @@ def test_contract_object_replaces_the_slim_in_tender_copy_in_any_order(tmp_path,
     assert seen[0] == seen[1]
 
 
+@pytest.mark.parametrize("server", ["a", "b", "c"])
+def test_contract_object_joins_its_tender_whatever_the_server_letter_of_its_contract_id(tmp_path, run_cli, server):
+    """contractID = tenderID + '-' + server letter + number; real contracts end in -b1 or -c1 too
+    (UA-2018-06-22-000522-c-b1 in prozorro-real/ocds-records-10-2017-2018.json)."""
+    tender_id = f"UA-2027-01-01-000001-{server}"
+
+    def renumber(record):
+        if "tenderID" in record:
+            record["tenderID"] = tender_id
+            for contract in record["contracts"]:
+                contract["contractID"] = f"{tender_id}-{server}1"
+        else:
+            record["contractID"] = f"{tender_id}-{server}1"
+
+    tender = write_json(tmp_path / "tender.json", mutated(PROZORRO / "tender-priceQuotation-complete.json", renumber))
+    contract = write_json(tmp_path / "contract.json", mutated(PROZORRO / "contract-active-with-changes.json", renumber))
+    db = tmp_path / "m.duckdb"
+    assert run_cli("--db", db, "load", tender, contract)[0] == 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT ocid FROM process_keys").fetchall() == [(f"ocds-be6bcu-{tender_id}",)]
+        assert con.execute("SELECT c.origin, c.ocid, p.tender_public_id FROM contracts c "
+                           "JOIN processes p USING (process_key)").fetchall() == \
+            [("contract", f"ocds-be6bcu-{tender_id}", tender_id)]
+    finally:
+        con.close()
+
+
 # --- plans -------------------------------------------------------------------------------------
 
 

@@ -188,6 +188,8 @@ SELECT c.*,
              THEN 'not a tender, contract or plan (no tenderID, contractID or planID)'
         WHEN hint <> 'prozorro' AND f[1] IS NULL THEN 'missing ocid'
         WHEN hint = 'ocds-release' AND f[2] IS NULL THEN 'release without id'
+        WHEN hint = 'ocds-release' AND f[3] IS NULL
+             THEN 'release without date (OCDS requires it; the releases of an ocid cannot be merged without it)'
         WHEN hint = 'ocds-record' AND body IS NULL AND json_extract_string(env[3], '$[0].ocid') IS NULL
              THEN 'record has no compiledRelease and its releases are only links; cannot compile it'
         WHEN string_number IS NOT NULL THEN 'a number given as a string: ' || string_number
@@ -212,7 +214,7 @@ SELECT c.*,
          WHEN hint = 'ocds-release' THEN f[1] || '/' || f[2]
          ELSE f[1] END AS id,
     CASE WHEN hint = 'prozorro' AND f[3] IS NOT NULL THEN 'ocds-be6bcu-' || f[3]
-         WHEN hint = 'prozorro' AND f[4] IS NOT NULL THEN 'ocds-be6bcu-' || regexp_replace(f[4], '-a\d+$', '')
+         WHEN hint = 'prozorro' AND f[4] IS NOT NULL THEN 'ocds-be6bcu-' || regexp_replace(f[4], '-[a-z]\d+$', '')
          WHEN hint = 'prozorro' THEN NULL
          ELSE f[1] END AS ocid,
     TRY_CAST(CASE WHEN hint IN ('prozorro', 'ocds-record') THEN f[6] ELSE f[3] END AS TIMESTAMPTZ) AS date_modified
