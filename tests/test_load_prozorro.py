@@ -482,3 +482,30 @@ def test_run_is_recorded_with_counts(load_once, query):
     assert (command, status, error) == ("load", "complete", None)
     counts = json.loads(counts)
     assert (counts["new"], counts["skipped"], counts["quarantined"], counts["files"]) == (2, 1, 0, 3)
+
+
+def test_a_newer_mention_without_address_or_kind_keeps_what_an_older_one_said(tmp_path, run_cli):
+    """A reporting tender naming the same procuring entity without its address or kind: the entity keeps
+    its region, locality and kind (rules group buyers by them); its name follows the newer record."""
+    first = mutated(PROZORRO / "tender-priceQuotation-complete.json",
+                    lambda t: t.update(dateModified="2027-01-01T00:00:00+02:00"))
+    entity = first["procuringEntity"]
+
+    def sparse(record):
+        record.update(dateModified="2027-02-01T00:00:00+02:00", procuringEntity={
+            "name": entity["name"] + " (renamed)", "identifier": entity["identifier"]})
+        record.pop("buyers", None)
+
+    later = mutated(PROZORRO / "tender-reporting-active.json", sparse)
+    org_id = f"{entity['identifier']['scheme']}-{entity['identifier']['id']}"
+    db = tmp_path / "m.duckdb"
+    for name, record in (("first.json", first), ("later.json", later)):
+        assert run_cli("--db", db, "load", write_json(tmp_path / name, record))[0] == 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        row = con.execute("SELECT name, kind, region, region_raw, locality FROM organizations WHERE org_id = ?",
+                          [org_id]).fetchone()
+    finally:
+        con.close()
+    address = entity["address"]
+    assert row == (entity["name"] + " (renamed)", entity["kind"], "м. Київ", address["region"], address["locality"])
