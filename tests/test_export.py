@@ -497,3 +497,18 @@ def test_an_existing_folder_is_refused_unless_force_replaces_an_earlier_export(s
     assert second["format"] == "csv" and second["exported_at"] >= first["exported_at"]
     assert not list(out.glob("*.parquet")), "the earlier bundle is replaced, not merged"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cwd", "evidence"]
+
+
+@pytest.mark.parametrize(("until", "exclusive_end"), [
+    ("2025-08-22", "2025-08-23T00:00:00+00:00"),
+    ("20250822", "2025-08-23T00:00:00+00:00"),          # basic ISO form: still the whole day
+    ("2025-W34-5", "2025-08-23T00:00:00+00:00"),        # ISO week date of the same Friday
+    ("2025-08-22T02:46:56.192+00:00", "2025-08-22T02:46:56.192001+00:00"),  # the instant itself is in
+    ("2025-08-22T05:46:56+03:00", "2025-08-22T05:46:56.000001+03:00"),
+])
+def test_until_is_inclusive_in_every_iso_form(until, exclusive_end):
+    from monitor.export.selection import make_filters
+
+    filters = make_filters(since="2025-08-01", until=until)
+    assert filters.until.isoformat() == exclusive_end
+    assert filters.as_dict()["until_exclusive"] == exclusive_end

@@ -36,7 +36,7 @@ import csv
 import dataclasses
 import difflib
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import duckdb
@@ -74,15 +74,25 @@ class Filters:
 
 
 def parse_date(text: str, *, end: bool) -> datetime:
-    """An ISO date or date-time (UTC unless it has an offset); a bare date ending a period means the end of that day."""
+    """An ISO date or date-time (UTC unless it has an offset). The end of a period is returned exclusive:
+    a bare date (in any ISO form: 2025-08-22, 20250822, 2025-W34-5) moves to the next day, a date-time
+    to the next microsecond (the stored precision), so the instant it names is included."""
     text = text.strip()
     try:
         moment = parse_datetime(text)
     except ValueError as exc:
         raise FilterError(str(exc)) from None
-    if end and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        moment += timedelta(days=1)
+    if end:
+        moment += timedelta(days=1) if _is_bare_date(text) else timedelta(microseconds=1)
     return moment
+
+
+def _is_bare_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def make_filters(*, rules=(), kind=None, categories=(), regions=(), buyers=(), since: str | None = None,
