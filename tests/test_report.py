@@ -389,3 +389,18 @@ def test_a_week_without_anything(sample_db, db_path: Path, tmp_path: Path):
     assert result.counts["flags_new"] == result.counts["csv_rows"] == 0
     assert "No advocacy opportunity is open at the end of this week." in html
     assert "Monday 2019-01-07 to Sunday 2019-01-13" in html
+
+
+def test_processes_merged_from_ocds_releases_count_as_ingested_in_their_week(run_cli, db_path):
+    """Their raw_key (<source>:release_set:<ocid>) names no single raw record: each of their releases counts."""
+    releases = Path(__file__).resolve().parent / "fixtures" / "prozorro-real" / "ocds-releases-10-2018.json"
+    assert run_cli("--db", db_path, "load", releases)[0] == 0
+    con = duckdb.connect(str(db_path))
+    try:
+        con.execute(f"UPDATE raw_records SET fetched_at = TIMESTAMPTZ '{IN_WEEK}'")
+        assert con.execute("SELECT count(*) FROM processes WHERE starts_with(raw_key, 'ocds:release_set:')"
+                           ).fetchone() == (10,)
+    finally:
+        con.close()
+    result = write_report(settings_for(db_path))
+    assert (result.counts["processes_week"], result.counts["processes_total"]) == (10, 10)

@@ -334,11 +334,15 @@ def csv_row(week: Week, row: FlagRow) -> list[Any]:
 def _categories(con: duckdb.DuckDBPyConnection, week: Week, infos: list[CategoryInfo]) -> list[CategoryRow]:
     found = con.execute(
         """
-        WITH p AS (
-            SELECT p.ocid, p.is_masked, p.value_amount, p.value_currency,
-                   coalesce(r.fetched_at >= $start AND r.fetched_at < $end, false) AS in_week
+        WITH fetched AS (  -- a process compiled from OCDS releases comes from every release of its ocid
+            SELECT CASE WHEN kind = 'release' THEN source || ':release_set:' || ocid
+                        ELSE source || ':' || kind || ':' || id END AS raw_key,
+                   bool_or(fetched_at >= $start AND fetched_at < $end) AS in_week
+            FROM raw_records GROUP BY ALL
+        ), p AS (
+            SELECT p.ocid, p.is_masked, p.value_amount, p.value_currency, coalesce(r.in_week, false) AS in_week
             FROM processes p
-            LEFT JOIN raw_records r ON r.source || ':' || r.kind || ':' || r.id = p.raw_key
+            LEFT JOIN fetched r USING (raw_key)
             WHERE NOT p.is_test
         ), tagged AS (
             SELECT NULL::VARCHAR AS category, * FROM p
