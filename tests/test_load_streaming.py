@@ -149,9 +149,8 @@ def test_streamed_list_of_the_other_family_is_refused_before_anything_is_stored(
     assert query("SELECT count(*) FROM raw_records") == [(0,)]
 
 
-def test_package_under_the_other_format_is_refused_as_when_read_whole(tmp_path, run_cli, query, db_path,
-                                                                        monkeypatch):
-    monkeypatch.setattr(packages, "STREAM_MIN_BYTES", 0)
+def test_package_under_the_other_format_is_refused_from_its_head(tmp_path, run_cli, query, db_path, streamed):
+    """Refused with the same message as when read whole, without parsing the rest of the file."""
     code, _, err = run_cli("--db", db_path, "load", OCDS_RELEASES, "--format", "prozorro")
     assert code == 2
     assert "an OCDS release package, but --format prozorro was given" in err
@@ -174,10 +173,17 @@ def test_outline_finds_the_array_of_a_package_or_gives_up(document, expected):
     assert (where and (where.prefix, where.head)) == expected
 
 
-def test_outline_of_a_record_is_not_streamed():
-    """An ocid before the releases array makes the object an OCDS record, which is parsed whole."""
-    where = packages.outline(io.BytesIO(b'{"ocid": "a", "releases": [{"ocid": "a"}]}'))
-    assert files.shapes.detect(where.head) == files.shapes.OCDS_RECORD
+def test_a_record_with_its_ocid_before_its_releases_is_parsed_whole(tmp_path, monkeypatch):
+    """Its outline finds a releases array, but the ocid before it makes the object an OCDS record."""
+    monkeypatch.setattr(packages, "STREAM_MIN_BYTES", 0)
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"ocid": "ocds-a", "releases": _releases(2)}))
+    package = tmp_path / "package.json"
+    package.write_bytes(_package(_releases(2)))
+    options = files.ReadOptions()
+    assert files._stream_outline(record, options) is None
+    assert files._stream_outline(package, options) == packages.Outline("releases.item", {
+        "uri": "https://example.org/package.json", "version": "1.1", "publisher": {}, "releases": []})
 
 
 def test_large_json_lines_named_json_are_streamed_as_json_lines(tmp_path, run_cli, query, db_path, streamed):

@@ -23,7 +23,7 @@ import itertools
 import os
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -237,12 +237,10 @@ def _document_values(document: Any, shape: str | None, options: ReadOptions, bui
         yield _add_value(builder, options, shape or shapes.PROZORRO, document, line=line, locator=locator,
                          source=_hint_source(shape or shapes.PROZORRO, options),
                          error=shapes.mismatch_reason(mismatch, options.forced_format))
-    elif shape == shapes.RELEASE_PACKAGE:
-        for index, release in enumerate(document["releases"]):
-            yield _add_release(builder, options, release, line=line, locator=f"{locator}/releases/{index}")
-    elif shape == shapes.RECORD_PACKAGE:
-        for index, record in enumerate(document["records"]):
-            yield from _record_values(record, options, builder, f"{locator}/records/{index}", line)
+    elif shape in (shapes.RELEASE_PACKAGE, shapes.RECORD_PACKAGE):
+        array = "releases" if shape == shapes.RELEASE_PACKAGE else "records"
+        for index, member in enumerate(document[array]):
+            yield from _member_values(array, member, options, builder, f"{locator}/{array}/{index}", line)
     elif shape == shapes.OCDS_RECORD:
         yield from _record_values(document, options, builder, locator, line)
     elif shape is None:
@@ -255,12 +253,16 @@ def _document_values(document: Any, shape: str | None, options: ReadOptions, bui
                          source=_hint_source(shape, options))
 
 
-def _add_release(builder: BatchBuilder, options: ReadOptions, release: Any, *, line: int | None,
-                 locator: str) -> pa.Table | None:
-    """One release of a release package: a compiled release, or a release to merge with its ocid's others."""
-    hint = shapes.OCDS_COMPILED if isinstance(release, dict) and shapes.is_compiled_release(release) \
+def _member_values(array: str, member: Any, options: ReadOptions, builder: BatchBuilder, locator: str,
+                   line: int | None) -> Iterator[pa.Table | None]:
+    """One member of a package's ``releases`` (a compiled release, or a release to merge with its ocid's
+    others) or ``records`` array, parsed whole or streamed."""
+    if array == "records":
+        yield from _record_values(member, options, builder, locator, line)
+        return
+    hint = shapes.OCDS_COMPILED if isinstance(member, dict) and shapes.is_compiled_release(member) \
         else shapes.OCDS_RELEASE
-    return _add_value(builder, options, hint, release, line=line, locator=locator, source=options.ocds_source)
+    yield _add_value(builder, options, hint, member, line=line, locator=locator, source=options.ocds_source)
 
 
 def _record_values(record: Any, options: ReadOptions, builder: BatchBuilder, locator: str,
@@ -279,16 +281,18 @@ def _record_values(record: Any, options: ReadOptions, builder: BatchBuilder, loc
 
 def _stream_outline(path: Path, options: ReadOptions) -> packages.Outline | None:
     """Where the elements of a large package or list are; None for a small file or another document,
-    which is parsed whole, and for a package of the other family than --format (refused when read whole)."""
+    which is parsed whole. A package of the other family than --format is refused here (InputError),
+    from its head, without reading the rest."""
     if path.stat().st_size < packages.STREAM_MIN_BYTES:
         return None
     with _open(path) as handle:
         where = packages.outline(handle)
     if where is None or where.head is None:
         return where
-    shape = shapes.detect(where.head, options.forced_format)
-    if shape in (shapes.RELEASE_PACKAGE, shapes.RECORD_PACKAGE) \
-            and shapes.other_family(where.head, options.forced_format) is None:
+    mismatch = shapes.other_family(where.head, options.forced_format)
+    if mismatch is not None:
+        raise InputError(f"{path}: {shapes.mismatch_reason(mismatch, options.forced_format)}")
+    if shapes.detect(where.head, options.forced_format) in (shapes.RELEASE_PACKAGE, shapes.RECORD_PACKAGE):
         return where
     return None
 
@@ -325,13 +329,10 @@ def _streamed_batches(path: Path, where: packages.Outline, options: ReadOptions,
                 _refuse_other_family(first, options, "objects of the list")
             for index, element in enumerate(itertools.chain(first, stream)):
                 at = f"{locator}/{index}"
-                if array == "releases":
-                    added: Iterable[pa.Table | None] = [_add_release(builder, options, element, line=None, locator=at)]
-                elif array == "records":
-                    added = _record_values(element, options, builder, at, None)
+                if where.head is None:
+                    yield from _document_batches(element, options, builder, result, at)
                 else:
-                    added = _document_batches(element, options, builder, result, at)
-                yield from (batch for batch in added if batch is not None)
+                    yield from (b for b in _member_values(array, element, options, builder, at, None) if b is not None)
         except packages.StreamError as exc:
             what = "list" if where.head is None else "package"
             reason = (f"invalid JSON after {exc.index:,} elements of the {what}: {exc}; "
