@@ -137,23 +137,19 @@ def _upsert_organizations(con: duckdb.DuckDBPyConnection, selects: list[str]) ->
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE org_new AS
-        SELECT org_id, scheme, identifier, name, legal_name, kind,
-               address.region AS region, address.region_raw AS region_raw, address.locality AS locality, seen_at
-        FROM (
-            SELECT pm_org_id(scheme, identifier) AS org_id,
-                   arg_max(scheme, seen_at) AS scheme, arg_max(trim(identifier), seen_at) AS identifier,
-                   arg_max(pm_str(name), seen_at) FILTER (WHERE pm_str(name) IS NOT NULL) AS name,
-                   arg_max(pm_str(legal_name), seen_at) FILTER (WHERE pm_str(legal_name) IS NOT NULL) AS legal_name,
-                   arg_max(kind, seen_at) FILTER (WHERE kind IS NOT NULL) AS kind,
-                   arg_max({{'region': ra.region, 'region_raw': pm_str(region_raw), 'locality': pm_str(locality)}},
-                           seen_at) FILTER (WHERE pm_str(region_raw) IS NOT NULL OR pm_str(locality) IS NOT NULL)
-                       AS address,
-                   max(seen_at) AS seen_at
-            FROM ({union}) o
-            LEFT JOIN pm_region_alias ra ON ra.alias_key = pm_region_key(o.region_raw)
-            WHERE pm_org_id(scheme, identifier) IS NOT NULL
-            GROUP BY ALL
-        )
+        SELECT pm_org_id(scheme, identifier) AS org_id,
+               arg_max(scheme, seen_at) AS scheme, arg_max(trim(identifier), seen_at) AS identifier,
+               arg_max(pm_str(name), seen_at) FILTER (WHERE pm_str(name) IS NOT NULL) AS name,
+               arg_max(pm_str(legal_name), seen_at) FILTER (WHERE pm_str(legal_name) IS NOT NULL) AS legal_name,
+               arg_max(kind, seen_at) FILTER (WHERE kind IS NOT NULL) AS kind,
+               arg_max({{'region': ra.region, 'region_raw': pm_str(region_raw), 'locality': pm_str(locality)}},
+                       seen_at) FILTER (WHERE pm_str(region_raw) IS NOT NULL OR pm_str(locality) IS NOT NULL)
+                   AS address,
+               max(seen_at) AS seen_at
+        FROM ({union}) o
+        LEFT JOIN pm_region_alias ra ON ra.alias_key = pm_region_key(o.region_raw)
+        WHERE pm_org_id(scheme, identifier) IS NOT NULL
+        GROUP BY ALL
         """
     )
     newer = "o.org_id = n.org_id AND (o.seen_at IS NULL OR n.seen_at IS NULL OR n.seen_at >= o.seen_at)"
@@ -162,16 +158,14 @@ def _upsert_organizations(con: duckdb.DuckDBPyConnection, selects: list[str]) ->
         UPDATE org_new n
         SET name = coalesce(n.name, o.name), legal_name = coalesce(n.legal_name, o.legal_name),
             kind = coalesce(n.kind, o.kind),
-            region = CASE WHEN n.region_raw IS NULL AND n.locality IS NULL THEN o.region ELSE n.region END,
-            region_raw = CASE WHEN n.region_raw IS NULL AND n.locality IS NULL THEN o.region_raw ELSE n.region_raw END,
-            locality = CASE WHEN n.region_raw IS NULL AND n.locality IS NULL THEN o.locality ELSE n.locality END
+            address = coalesce(n.address, {{'region': o.region, 'region_raw': o.region_raw, 'locality': o.locality}})
         FROM organizations o
         WHERE {newer}
         """
     )
     con.execute(f"DELETE FROM organizations o USING org_new n WHERE {newer}")
     con.execute(
-        "INSERT INTO organizations BY NAME SELECT n.* FROM org_new n "
+        "INSERT INTO organizations BY NAME SELECT * EXCLUDE (address), unnest(address) FROM org_new n "
         "WHERE NOT EXISTS (SELECT 1 FROM organizations o WHERE o.org_id = n.org_id)"
     )
 

@@ -335,14 +335,13 @@ def _categories(con: duckdb.DuckDBPyConnection, week: Week, infos: list[Category
     found = con.execute(
         """
         WITH fetched AS (  -- a process compiled from OCDS releases comes from every release of its ocid
-            SELECT CASE WHEN kind = 'release' THEN source || ':release_set:' || ocid
-                        ELSE source || ':' || kind || ':' || id END AS raw_key,
-                   bool_or(fetched_at >= $start AND fetched_at < $end) AS in_week
-            FROM raw_records GROUP BY ALL
+            SELECT DISTINCT CASE WHEN kind = 'release' THEN source || ':release_set:' || ocid
+                                 ELSE source || ':' || kind || ':' || id END AS raw_key
+            FROM raw_records WHERE fetched_at >= $start AND fetched_at < $end
         ), p AS (
-            SELECT p.ocid, p.is_masked, p.value_amount, p.value_currency, coalesce(r.in_week, false) AS in_week
+            SELECT p.ocid, p.is_masked, p.value_amount, p.value_currency,
+                   p.raw_key IN (SELECT raw_key FROM fetched) AS in_week
             FROM processes p
-            LEFT JOIN fetched r USING (raw_key)
             WHERE NOT p.is_test
         ), tagged AS (
             SELECT NULL::VARCHAR AS category, * FROM p
