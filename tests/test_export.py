@@ -24,6 +24,7 @@ import pytest
 
 from monitor.cli import main
 from monitor.export import writers
+from monitor.export.selection import make_filters
 
 pytestmark = pytest.mark.flags_after_store
 
@@ -507,8 +508,6 @@ def test_an_existing_folder_is_refused_unless_force_replaces_an_earlier_export(s
     ("2025-08-22T05:46:56+03:00", "2025-08-22T05:46:56.000001+03:00"),
 ])
 def test_until_is_inclusive_in_every_iso_form(until, exclusive_end):
-    from monitor.export.selection import make_filters
-
     filters = make_filters(since="2025-08-01", until=until)
     assert filters.until.isoformat() == exclusive_end
     assert filters.as_dict()["until_exclusive"] == exclusive_end
