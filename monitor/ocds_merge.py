@@ -33,15 +33,23 @@ def _merger() -> ocdsmerge.Merger:
     return ocdsmerge.Merger(merge_rules=rules)
 
 
-def compile_releases(releases: list[dict[str, Any]]) -> dict[str, Any]:
-    """The compiled release of ``releases`` (all of one ocid), by the OCDS merge routine."""
+def compile_releases(releases: list[dict[str, Any]], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The compiled release of ``releases`` (all of one ocid, oldest first), merged on top of ``base``.
+
+    ``base`` is a compiled release of the ocid published earlier (alone or in a record): the releases
+    after it change what they change and keep the rest, as the OCDS merge routine would had it been given
+    every release. The releases are merged in the order given; the caller sorts them by instant
+    (ocdsmerge's own sort compares the date strings, which misorders dates written with other UTC offsets).
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            compiled = _merger().create_compiled_release(releases)
+            merged = ocdsmerge.CompiledRelease(base, merge_rules=_merger().merge_rules)
+            for release in releases:
+                merged.append(release)
+            compiled = merged.asdict()
         except (ocdsmerge.exceptions.OCDSMergeError, KeyError, TypeError) as exc:
             raise MergeError(str(exc) or exc.__class__.__name__) from exc
     for warning in caught:
         log.warning("ocds merge", ocid=releases[0].get("ocid") if releases else None, message=str(warning.message))
     return compiled
-

@@ -17,7 +17,9 @@ from conftest import (
     PROZORRO,
     PROZORRO_REAL,
     HEAT_CONTRACT,
+    body,
     mutated,
+    read_json,
     summary,
     table_counts,
     write_json,
@@ -148,6 +150,21 @@ def test_a_newer_copy_replaces_contract_changes(tmp_path, load, query):
     assert load(write_json(tmp_path / "contract.json", mutated(HEAT_CONTRACT, change)))[0] == 0
     assert query("SELECT count(*) FROM contract_changes") == [(1,)]
     assert query("SELECT changes_count FROM contracts") == [(1,)]
+
+
+def test_copies_in_one_file_count_as_older_or_unchanged_as_across_files(tmp_path, load, query_one):
+    """The newer copy first, then an older one and the same newer one again, in one file: one new, one
+    older (it was counted unchanged when both copies were in one batch), one unchanged."""
+    def change(t):
+        t["dateModified"] = "2022-07-25T09:00:00.000000+03:00"
+        t["title"] = "Мікроскопи (новіша копія)"
+
+    newer = mutated(MICROSCOPES, change)
+    code, out, _ = load(write_lines(tmp_path / "copies.jsonl", [newer, body(read_json(MICROSCOPES)), newer]))
+    assert code == 0
+    counts = summary(out)
+    assert (counts["new"], counts["older"], counts["unchanged"], counts["updated"]) == (1, 1, 1, 0)
+    assert query_one("SELECT title FROM processes") == ("Мікроскопи (новіша копія)",)
 
 
 def test_an_older_copy_never_overwrites_a_newer_one(tmp_path, load, query, query_one):

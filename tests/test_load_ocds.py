@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 import duckdb
 import pytest
 
-from conftest import CARDINAL, OCDS, OCDS_RECORDS, OCDS_RELEASES, read_json, summary, write_lines
+from monitor.export.selection import RAW_QUERY
+from conftest import (CARDINAL, HEAT_CONTRACT, LIFT_REPAIR, OCDS, OCDS_RECORDS, OCDS_RELEASES, mutated, read_json,
+                      summary, write_json, write_lines)
 
 UTC = timezone.utc
 HAND_OCID = "ocds-be6bcu-UA-2024-03-01-000777-a"
@@ -263,6 +265,133 @@ def test_record_and_release_packages_of_the_same_processes_do_not_double_count(t
         assert len({ocid for ocid, _ in contracts}) == 10
         results.append((processes, contracts))
     assert results[0] == results[1]
+
+
+def _later_release(release: dict, ocid: str, date: str, release_id: str) -> dict:
+    """A copy of ProZorro's real contract release, re-dated: the contract ended and was paid."""
+    release = json.loads(json.dumps(release))
+    release.update(ocid=ocid, date=date, id=release_id)
+    release["contracts"][0]["status"] = "terminated"
+    return release
+
+
+def _release_package(path, *releases: dict):
+    package = {key: value for key, value in read_json(OCDS_RELEASES).items() if key != "releases"}
+    return write_json(path, {**package, "releases": list(releases)})
+
+
+@pytest.mark.parametrize("order", ["record-first", "release-first"])
+def test_newer_release_is_merged_on_top_of_the_record_not_instead_of_it(tmp_path, load, query, db_path, order):
+    """ProZorro's release packages carry what changed (here a contract); the record package the whole
+    process. A newer release changes the contract and keeps the tender, items and awards of the record,
+    whichever file is loaded first (it replaced the whole process, leaving title and items empty)."""
+    record = read_json(OCDS_RECORDS)["records"][0]
+    compiled, ocid = record["compiledRelease"], record["ocid"]
+    release = next(r for r in read_json(OCDS_RELEASES)["releases"] if r["ocid"] == ocid)
+    later = _later_release(release, ocid, "2018-07-02T09:00:00+03:00", "later-1")
+    files = [OCDS_RECORDS, _release_package(tmp_path / "later.json", later)]
+    if order == "release-first":
+        files.reverse()
+    for path in files:
+        assert load(path)[0] == 0
+    assert query(f"SELECT {PROCESS_COLUMNS}, raw_key FROM processes WHERE ocid = ?", [ocid]) == [
+        _expected_process(compiled)[:-1] + (datetime(2018, 7, 2, 6, tzinfo=UTC), f"ocds:release_set:{ocid}")]
+    assert query("SELECT contract_id, status FROM contracts WHERE ocid = ?", [ocid]) == [
+        (compiled["contracts"][0]["id"], "terminated")]
+    assert query("SELECT count(*) FROM items WHERE ocid = ?", [ocid]) == [(len(compiled["tender"]["items"]),)]
+    others = sorted(_expected_process(c) for c in _compiled_releases() if c["ocid"] != ocid)
+    assert query(f"SELECT {PROCESS_COLUMNS} FROM processes WHERE ocid <> ? ORDER BY ocid", [ocid]) == others
+    # the verbatim records an export --raw gives for the process: the record and the release
+    con = duckdb.connect(str(db_path), read_only=True)
+    con.execute("CREATE TEMP TABLE x_raw_keys AS SELECT raw_key FROM processes WHERE ocid = ?", [ocid])
+    assert sorted(row[1:3] for row in con.execute(RAW_QUERY).fetchall()) == [
+        ("record", ocid), ("release", f"{ocid}/later-1")]
+    con.close()
+
+
+def test_a_release_older_than_the_record_does_not_undo_it(tmp_path, load, query):
+    """Only the releases after the record's compiled release are merged on top of it: an older one
+    (here it says the contract was terminated) is already in the record, or was overtaken by it."""
+    record = read_json(OCDS_RECORDS)["records"][0]
+    compiled, ocid = record["compiledRelease"], record["ocid"]
+    release = next(r for r in read_json(OCDS_RELEASES)["releases"] if r["ocid"] == ocid)
+    assert load(OCDS_RECORDS)[0] == 0
+    earlier = _later_release(release, ocid, "2018-06-22T13:00:00+03:00", "earlier-1")
+    later = json.loads(json.dumps(release))
+    later.update(date="2018-07-02T09:00:00+03:00", id="later-1")
+    later["contracts"] = [{"id": later["contracts"][0]["id"], "value": {**later["contracts"][0]["value"], "amount": 99000}}]
+    code, out, _ = load(_release_package(tmp_path / "two.json", earlier, later))
+    assert code == 0 and summary(out)["new"] == 2
+    assert query("SELECT status, value_amount FROM contracts WHERE ocid = ?", [ocid]) == [
+        (compiled["contracts"][0]["status"], 99000.0)]
+    assert compiled["contracts"][0]["status"] != "terminated"
+
+
+@pytest.mark.parametrize("order", ["tender-first", "release-first"])
+def test_releases_alone_do_not_replace_the_prozorro_tender(tmp_path, load, query, order):
+    """A release set merged from a contract release alone is not the process: the native tender stays,
+    even when the release is newer, and in either order."""
+    tender = read_json(LIFT_REPAIR)
+    ocid = "ocds-be6bcu-" + tender["tenderID"]
+    release = _later_release(read_json(OCDS_RELEASES)["releases"][0], ocid, "2023-04-01T10:00:00+03:00", "r-1")
+    files = [LIFT_REPAIR, _release_package(tmp_path / "contract.json", release)]
+    if order == "release-first":
+        files.reverse()
+    for path in files:
+        assert load(path)[0] == 0
+    assert query("SELECT raw_key, title, items_count, bids_count FROM processes") == [
+        (f"prozorro:tender:{tender['id']}", tender["title"], 1, 1)]
+    assert query("SELECT count(*) FROM raw_records WHERE kind = 'release'") == [(1,)]
+
+
+@pytest.mark.parametrize("shape", ["record-package", "json-lines", "compiled-release-null"])
+def test_record_with_its_releases_and_no_compiled_release_is_merged(tmp_path, load, query, query_one, shape):
+    """OCDS lets a record carry its releases without a compiled release; they are merged like a release
+    package, in a record package and in JSON Lines alike (a JSON Lines record was quarantined, "its
+    releases are only links")."""
+    record = {"ocid": HAND_OCID, "releases": read_json(OCDS / "release-package-tender-then-award.json")["releases"]}
+    if shape == "record-package":
+        package = {key: value for key, value in read_json(OCDS_RECORDS).items() if key != "records"}
+        path = write_json(tmp_path / "records.json", {**package, "records": [record]})
+    else:
+        if shape == "compiled-release-null":
+            record["compiledRelease"] = None
+        path = write_lines(tmp_path / "records.jsonl", [record])
+    code, out, _ = load(path)
+    assert code == 0
+    assert summary(out)["new"] == 2 and summary(out)["quarantined"] == 0
+    assert query("SELECT kind, id FROM raw_records ORDER BY id") == [
+        ("release", f"{HAND_OCID}/{r['id']}") for r in sorted(record["releases"], key=lambda r: r["id"])]
+    _assert_hand_made_merged(query, query_one)
+
+
+def test_record_with_linked_releases_only_is_quarantined(tmp_path, load, query):
+    record = read_json(OCDS_RECORDS)["records"][0]
+    del record["compiledRelease"]
+    code, out, _ = load(write_lines(tmp_path / "links.jsonl", [record]))
+    assert code == 0 and summary(out)["quarantined"] == 1
+    assert query("SELECT line, record_id, reason FROM quarantine") == [
+        (1, record["ocid"], "record has no compiledRelease and its releases are only links; cannot compile it")]
+
+
+@pytest.mark.parametrize("order", ["record-first", "contract-first"])
+def test_contract_object_replaces_its_ocds_copy(tmp_path, load, query, order):
+    """A process from an OCDS record and its contract from ProZorro's contracts feed: one contract, the
+    contract object's, with its items and changes (the OCDS copy stayed beside it and doubled the sums)."""
+    compiled = read_json(OCDS_RECORDS)["records"][0]["compiledRelease"]
+    ocid, ocds_contract = compiled["ocid"], compiled["contracts"][0]
+    contract = mutated(HEAT_CONTRACT, lambda c: c.update(id=ocds_contract["id"], contractID=ocds_contract["contractID"]))
+    files = [OCDS_RECORDS, write_json(tmp_path / "contract.json", {"data": contract})]
+    if order == "contract-first":
+        files.reverse()
+    for path in files:
+        assert load(path)[0] == 0
+    assert query("SELECT ocid, contract_id, origin, value_amount, changes_count FROM contracts WHERE ocid = ?",
+                 [ocid]) == [(ocid, contract["id"], "contract", float(contract["value"]["amount"]), 3)]
+    assert query("SELECT count(*), count(DISTINCT raw_key) FROM contract_changes WHERE ocid = ?", [ocid]) == [(3, 1)]
+    assert query("SELECT DISTINCT split_part(raw_key, ':', 2) FROM contract_items WHERE ocid = ?", [ocid]) == [
+        ("contract",)]
+    assert query("SELECT raw_key FROM processes WHERE ocid = ?", [ocid]) == [(f"ocds:record:{ocid}",)]
 
 
 @pytest.mark.parametrize("package", [OCDS_RELEASES, OCDS_RECORDS], ids=["release-package", "record-package"])

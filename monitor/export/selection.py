@@ -429,12 +429,16 @@ def table_queries() -> list[tuple[str, str, str]]:
 
 
 # The verbatim records behind the exported rows: a row's raw_key is source:kind:id of its record;
-# a process compiled from OCDS releases (kind release_set) comes from every release of its ocid.
+# a process compiled from OCDS releases (kind release_set) comes from every release of its ocid and
+# from the compiled releases (alone or in a record) of the ocid they were merged on.
 RAW_QUERY = r"""
 SELECT r.source, r.kind, r.id, r.ocid, r.date_modified, r.fetched_at, r.origin, r.sha256, r.json AS record
 FROM raw_records r
 WHERE r.source || ':' || r.kind || ':' || r.id IN (SELECT raw_key FROM x_raw_keys)
    OR (r.kind = 'release' AND r.source || ':release_set:' || r.ocid IN (SELECT raw_key FROM x_raw_keys))
+   OR (r.kind IN ('compiled_release', 'record')
+       AND r.ocid IN (SELECT ocid FROM processes
+                      WHERE raw_key IN (SELECT raw_key FROM x_raw_keys) AND raw_key LIKE '%:release_set:%'))
 ORDER BY r.source, r.kind, r.id
 """
 

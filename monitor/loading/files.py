@@ -241,8 +241,6 @@ def _document_values(document: Any, shape: str | None, options: ReadOptions, bui
         array = "releases" if shape == shapes.RELEASE_PACKAGE else "records"
         for index, member in enumerate(document[array]):
             yield from _member_values(array, member, options, builder, f"{locator}/{array}/{index}", line)
-    elif shape == shapes.OCDS_RECORD:
-        yield from _record_values(document, options, builder, locator, line)
     elif shape is None:
         yield _add_value(
             builder, options, shapes.PROZORRO, document, line=line, locator=locator,
@@ -256,27 +254,15 @@ def _document_values(document: Any, shape: str | None, options: ReadOptions, bui
 def _member_values(array: str, member: Any, options: ReadOptions, builder: BatchBuilder, locator: str,
                    line: int | None) -> Iterator[pa.Table | None]:
     """One member of a package's ``releases`` (a compiled release, or a release to merge with its ocid's
-    others) or ``records`` array, parsed whole or streamed."""
+    others) or ``records`` array, parsed whole or streamed. A record without compiledRelease is opened
+    into its releases at store time (``expand_embedded_records``), whichever way it came."""
     if array == "records":
-        yield from _record_values(member, options, builder, locator, line)
-        return
-    hint = shapes.OCDS_COMPILED if isinstance(member, dict) and shapes.is_compiled_release(member) \
-        else shapes.OCDS_RELEASE
-    yield _add_value(builder, options, hint, member, line=line, locator=locator, source=options.ocds_source)
-
-
-def _record_values(record: Any, options: ReadOptions, builder: BatchBuilder, locator: str,
-                   line: int | None) -> Iterator[pa.Table | None]:
-    """A record with a compiledRelease is stored as is; one with embedded releases only is merged."""
-    embedded = record.get("releases") if isinstance(record, dict) else None
-    if (isinstance(record, dict) and not record.get("compiledRelease") and isinstance(embedded, list)
-            and embedded and all(isinstance(r, dict) and "ocid" in r for r in embedded)):
-        for index, release in enumerate(embedded):
-            yield _add_value(builder, options, shapes.OCDS_RELEASE, release, line=line,
-                             locator=f"{locator}/releases/{index}", source=options.ocds_source)
+        hint = shapes.OCDS_RECORD
+    elif isinstance(member, dict) and shapes.is_compiled_release(member):
+        hint = shapes.OCDS_COMPILED
     else:
-        yield _add_value(builder, options, shapes.OCDS_RECORD, record, line=line, locator=locator,
-                         source=options.ocds_source)
+        hint = shapes.OCDS_RELEASE
+    yield _add_value(builder, options, hint, member, line=line, locator=locator, source=options.ocds_source)
 
 
 def _stream_outline(path: Path, options: ReadOptions) -> packages.Outline | None:

@@ -4,7 +4,8 @@ The caller fills the temp table ``norm_in`` with the records whose raw row chang
 updated) and calls :func:`normalize_changed` inside the transaction that stored them. Rows the
 old copy of a record produced are replaced; a contracting process (ocid) is owned by the newest
 process-level record of any source, so loading an OCDS copy of a tender already known from the
-ProZorro API (or the reverse) never double-counts it.
+ProZorro API (or the reverse) never double-counts it. OCDS releases are merged on top of the
+ocid's compiled release, if one is stored; merged alone they never replace a ProZorro tender.
 """
 
 from __future__ import annotations
@@ -45,20 +46,51 @@ def create_norm_in(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _beats(winner: str, winner_kind: str, loser: str, loser_kind: str) -> str:
-    """SQL: the process record ``winner`` (alias with date_modified, raw_key) beats ``loser``.
+    """SQL: the process record ``winner`` (alias with ocid, date_modified, raw_key) beats ``loser``.
 
-    The newer record wins (no date counts as oldest); on an equal date the kind earlier in
-    ``PROCESS_KINDS`` wins; then the larger raw_key, so that the outcome never depends on which record
-    came first or in which batch. One row comparison, in that order.
+    A ProZorro tender beats a release set of its ocid that has no compiled release under it
+    (``norm_partial``, see ``_find_partial_release_sets``). Otherwise the newer record wins (no date
+    counts as oldest); on an equal date the kind earlier in ``PROCESS_KINDS`` wins; then the larger
+    raw_key, so that the outcome never depends on which record came first or in which batch. One row
+    comparison, in that order.
     """
     def rank(alias: str, kind: str) -> str:
-        return (f"(coalesce({alias}.date_modified, '-infinity'::TIMESTAMPTZ), "
+        return (f"({kind} = 'tender' AND {alias}.ocid IN (SELECT ocid FROM norm_partial), "
+                f"coalesce({alias}.date_modified, '-infinity'::TIMESTAMPTZ), "
                 f"-list_position({list(PROCESS_KINDS)!r}, {kind}), {alias}.raw_key)")
     return f"{rank(winner, winner_kind)} > {rank(loser, loser_kind)}"
 
 
+def _find_partial_release_sets(con: duckdb.DuckDBPyConnection) -> None:
+    """``norm_partial``: the ocids of ``norm_in`` where a ProZorro tender meets a release set merged from
+    releases alone (no compiled release or record of the ocid is stored).
+
+    Such a set is only what its releases say, often no more than a contract (ProZorro's own release
+    packages are like that): it must not replace the tender, whatever its date, nor keep a tender out.
+    A release set on top of a compiled release is a whole process and competes by date.
+    """
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE norm_partial AS
+        WITH owners AS (
+            SELECT ocid, kind FROM norm_in WHERE kind IN ('tender', 'release_set')
+            UNION
+            SELECT ocid, split_part(raw_key, ':', 2) FROM processes
+            WHERE ocid IN (SELECT ocid FROM norm_in WHERE kind IN ('tender', 'release_set'))
+        )
+        SELECT ocid FROM owners WHERE kind IN ('tender', 'release_set') GROUP BY ocid HAVING count(DISTINCT kind) = 2
+        """
+    )
+    if con.execute("SELECT count(*) FROM norm_partial").fetchone()[0]:
+        con.execute(
+            "DELETE FROM norm_partial WHERE ocid IN "
+            "(SELECT ocid FROM raw_records WHERE kind IN ('compiled_release', 'record'))"
+        )
+
+
 def _drop_superseded(con: duckdb.DuckDBPyConnection) -> None:
     """Skip process records that lose to another record of the same ocid, stored or in this batch (``_beats``)."""
+    _find_partial_release_sets(con)
     con.execute(
         f"""
         DELETE FROM norm_in n

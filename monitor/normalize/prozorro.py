@@ -244,8 +244,13 @@ SELECT raw_key, source, ocid, process_key, date_modified AS record_date,
        json_transform(body, {as_sql_literal(PROZORRO_CONTRACT)}) AS t
 FROM norm_in LEFT JOIN norm_keys USING (ocid) WHERE kind = 'contract';
 
+-- The copies of these contracts in their tender (slim) or in an OCDS release of their process.
 DELETE FROM contracts
-WHERE origin = 'tender' AND contract_id IN (SELECT coalesce(t.id, t._id) FROM pz_contract);
+WHERE origin IN ('tender', 'ocds') AND contract_id IN (SELECT coalesce(t.id, t._id) FROM pz_contract);
+DELETE FROM contract_items
+WHERE raw_key NOT LIKE '%:contract:%' AND contract_id IN (SELECT coalesce(t.id, t._id) FROM pz_contract);
+DELETE FROM contract_changes
+WHERE raw_key NOT LIKE '%:contract:%' AND contract_id IN (SELECT coalesce(t.id, t._id) FROM pz_contract);
 
 INSERT INTO contracts BY NAME
 SELECT ocid, process_key, raw_key, 'contract' AS origin, coalesce(t.id, t._id) AS contract_id,

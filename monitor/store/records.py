@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import structlog
 
 from monitor.normalize import NORM_IN_COLUMNS, create_norm_in, normalize_changed
@@ -132,7 +133,7 @@ FROM batch_in;
 CREATE OR REPLACE TEMP TABLE stage AS
 SELECT s.* EXCLUDE (bare_text),
        CASE WHEN hint = 'prozorro' THEN coalesce(CASE WHEN starts_with(env[1], '{') THEN env[1]::VARCHAR END, bare_text)
-            WHEN hint = 'ocds-record' THEN renv[1]::VARCHAR END AS body,
+            WHEN hint = 'ocds-record' AND json_type(renv[1]) = 'OBJECT' THEN renv[1]::VARCHAR END AS body,
        CASE WHEN hint = 'prozorro' THEN coalesce(TRY_CAST(env[2] AS BOOLEAN), false) END AS restricted,
        CASE WHEN hint = 'prozorro' THEN env IS NOT NULL
             WHEN hint = 'ocds-record' THEN renv IS NOT NULL
@@ -190,8 +191,10 @@ SELECT c.*,
         WHEN hint = 'ocds-release' AND f[2] IS NULL THEN 'release without id'
         WHEN hint = 'ocds-release' AND f[3] IS NULL
              THEN 'release without date (OCDS requires it; the releases of an ocid cannot be merged without it)'
-        WHEN hint = 'ocds-record' AND body IS NULL AND json_extract_string(env[3], '$[0].ocid') IS NULL
+        WHEN hint = 'ocds-record' AND body IS NULL AND json_extract_string(renv[3], '$[0].ocid') IS NULL
              THEN 'record has no compiledRelease and its releases are only links; cannot compile it'
+        WHEN hint = 'ocds-record' AND body IS NULL
+             THEN 'record has no compiledRelease and its releases are not all release objects; cannot compile it'
         WHEN string_number IS NOT NULL THEN 'a number given as a string: ' || string_number
         WHEN hint = 'prozorro' AND f[6] IS NULL THEN 'missing dateModified'
         WHEN hint IN ('prozorro', 'ocds-record')
@@ -298,27 +301,46 @@ def _quarantine(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
     return len(records)
 
 
-def _compile_release_sets(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
-    """Merge all stored releases of each ocid that got a new release into a compiled release.
+# The ocids whose releases must be (re)merged: a release of theirs, or a compiled release of theirs
+# (alone or in a record), is new or updated. Each is merged on top of its newest compiled release, if
+# any (the one ``_beats`` would pick: newest, then compiled_release before record, then larger raw key),
+# with the releases after it; an ocid with no release after its compiled release is left to that.
+_RELEASE_SETS_SQL = """
+WITH touched AS (
+    SELECT DISTINCT ocid FROM raw_records
+    WHERE kind = 'release' AND ocid IN (SELECT ocid FROM stage_cmp WHERE outcome IN ('new', 'updated')
+                                        AND kind IN ('release', 'compiled_release', 'record'))
+), bases AS (
+    SELECT ocid, date_modified AS base_date,
+           CASE WHEN kind = 'record' THEN json_extract(json, '$.compiledRelease')::VARCHAR ELSE json END AS base
+    FROM raw_records
+    WHERE kind IN ('compiled_release', 'record') AND ocid IN (SELECT ocid FROM touched)
+    QUALIFY row_number() OVER (PARTITION BY ocid ORDER BY date_modified DESC NULLS LAST,
+                               kind = 'record', source || ':' || kind || ':' || id DESC) = 1
+)
+SELECT r.source, r.ocid, any_value(b.base),
+       list(r.json ORDER BY r.date_modified, r.id), max(r.date_modified), list(r.origin ORDER BY r.date_modified, r.id)
+FROM raw_records r LEFT JOIN bases b USING (ocid)
+WHERE r.kind = 'release' AND r.ocid IN (SELECT ocid FROM touched)
+  AND (b.base_date IS NULL OR r.date_modified > b.base_date)
+GROUP BY r.source, r.ocid
+"""
 
-    Returns how many ocids could not be merged (quarantined with the merge error).
+
+def _compile_release_sets(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
+    """Merge the stored releases of each ocid that got a new release, or a new compiled release, into
+    one compiled release (kind ``release_set``), on top of the ocid's newest compiled release.
+
+    A release package often carries only what changed (a contract's amendment): merged alone, it
+    would replace the tender, items and awards a record package gave the process. Returns how many
+    ocids could not be merged (quarantined with the merge error).
     """
-    groups = con.execute(
-        """
-        SELECT r.source, r.ocid, list(r.json ORDER BY r.date_modified NULLS FIRST, r.id), max(r.date_modified),
-               list(r.origin ORDER BY r.date_modified NULLS FIRST, r.id)
-        FROM raw_records r
-        WHERE r.kind = 'release'
-          AND (r.source, r.ocid) IN (SELECT DISTINCT source, ocid FROM stage_cmp
-                                     WHERE kind = 'release' AND outcome IN ('new', 'updated'))
-        GROUP BY r.source, r.ocid
-        """
-    ).fetchall()
     rows, failures = [], []
-    for source, ocid, texts, newest, origins in groups:
+    for source, ocid, base, texts, newest, origins in con.execute(_RELEASE_SETS_SQL).fetchall():
         raw_key = f"{source}:release_set:{ocid}"
         try:
-            compiled = compile_releases([orjson.loads(text) for text in texts])
+            compiled = compile_releases([orjson.loads(text) for text in texts],
+                                        orjson.loads(base) if base is not None else None)
         except MergeError as exc:
             failures.append((now, source, origins[-1], None, None, ocid, f"releases cannot be merged: {exc}", None))
             log.warning("releases cannot be merged", ocid=ocid, reason=str(exc))
@@ -331,6 +353,53 @@ def _compile_release_sets(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
     if failures:
         con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)", failures)
     return len(failures)
+
+
+# A record that carries its releases and no compiled release (OCDS allows it) is stored as those releases.
+_NULL_COMPILED = r'"compiledRelease"\s*:\s*null'
+
+
+def _embedded_releases(text: str) -> list[dict[str, Any]] | None:
+    """The releases of a record without compiledRelease, when they are all release objects; else None."""
+    try:
+        record = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(record, dict) or record.get("compiledRelease"):
+        return None
+    releases = record.get("releases")
+    if isinstance(releases, list) and releases and all(isinstance(r, dict) and "ocid" in r for r in releases):
+        return releases
+    return None
+
+
+def expand_embedded_records(batch: pa.Table) -> pa.Table:
+    """``batch`` with each OCDS record that has no compiledRelease but embeds its releases replaced by
+    those releases (hint ``ocds-release``, locator ``.../releases/N``), which are then merged with the
+    ocid's other releases like any release. Files and connectors hand records over as they are; this is
+    the one place that opens them. A batch without such a record is returned as it is, unread."""
+    candidate = pc.and_(pc.equal(batch["hint"], "ocds-record"), pc.is_null(batch["error"]))
+    if not pc.any(candidate).as_py():
+        return batch
+    text = batch["text"]
+    no_compiled = pc.or_(pc.invert(pc.match_substring(text, '"compiledRelease"')),
+                         pc.match_substring_regex(text, _NULL_COMPILED))
+    wanted = pc.and_(candidate, no_compiled).to_pylist()
+    if not any(wanted):
+        return batch
+    rows: list[dict[str, Any]] = []
+    for row, expand in zip(batch.to_pylist(), wanted):
+        releases = _embedded_releases(row["text"]) if expand else None
+        if releases is None:
+            rows.append(row)
+            continue
+        for index, release in enumerate(releases):
+            release_text = orjson.dumps(release).decode()
+            rows.append({**row, "hint": "ocds-release", "locator": f"{row['locator'] or ''}/releases/{index}",
+                         "text": release_text, "sha256": hashlib.sha256(release_text.encode()).hexdigest()})
+    for seq, row in enumerate(rows):
+        row["seq"] = seq
+    return pa.Table.from_pylist(rows, schema=BATCH_SCHEMA)
 
 
 def save_cursor(con: duckdb.DuckDBPyConnection, name: str, cursor: str | None, now: datetime) -> None:
@@ -361,6 +430,7 @@ def store_batch(
             with transaction(con):
                 save_cursor(con, cursor[0], cursor[1], now)
         return counts
+    batch = expand_embedded_records(batch)
     con.register("batch_in", batch)
     try:
         with transaction(con):
@@ -380,11 +450,14 @@ def store_batch(
             counts.new = outcome.get("new", 0)
             counts.updated = outcome.get("updated", 0)
             counts.older = outcome.get("older", 0)
-            # duplicates inside the batch that lost to a newer copy count as unchanged input
-            good = con.execute(
-                "SELECT count(*) FROM stage_classified WHERE reason IS NULL AND skip_reason IS NULL"
-            ).fetchone()[0]
-            counts.unchanged = outcome.get("unchanged", 0) + good - sum(outcome.values())
+            # copies inside the batch that lost to another copy: the same text is unchanged, another is older
+            same, other = con.execute(
+                "SELECT count(*) FILTER (k.sha256 = g.sha), count(*) FILTER (k.sha256 <> g.sha) "
+                "FROM stage_classified k JOIN stage_good g USING (source, kind, id) "
+                "WHERE k.reason IS NULL AND k.skip_reason IS NULL AND k.seq <> g.seq"
+            ).fetchone()
+            counts.unchanged = outcome.get("unchanged", 0) + same
+            counts.older += other
             if counts.updated:
                 con.execute(
                     "DELETE FROM raw_records r USING stage_cmp c "
