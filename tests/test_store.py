@@ -20,7 +20,8 @@ from monitor.store import (
 )
 from monitor.store.db import _STEP, _migrations, migrate
 
-from conftest import LIFT_REPAIR, MICROSCOPES, PROZORRO, summary, write_lines
+from monitor.store.records import BatchBuilder, store_batch
+from conftest import HEAT_CONTRACT, LIFT_REPAIR, MICROSCOPES, PROZORRO, mutated, summary, write_lines
 
 EXPECTED_TABLES = {
     "schema_migrations", "raw_records", "quarantine", "runs", "cursors", "processes", "lots", "items", "bids",
@@ -103,6 +104,39 @@ def test_upgrade_numbers_the_stored_processes_in_every_table(db_path):
         assert con.execute("SELECT process_key FROM contracts").fetchall() == [(3,)]
         with pytest.raises(duckdb.ConstraintException, match="process_key"):
             con.execute("INSERT INTO bids (ocid, raw_key, bid_id) VALUES ('ocds-a', 'k:ocds-a', 'b3')")
+    finally:
+        con.close()
+
+
+def test_upgrade_moves_contract_objects_to_their_tender_and_drops_their_ocds_copies(db_path):
+    """0011 mends what earlier versions stored: a contract object of server letter b filed under an ocid
+    of its own, and a contract kept twice (its OCDS copy beside the contract object)."""
+    raw = duckdb.connect(str(db_path))
+    assert migrate(raw, target=10) == 10
+    contract = mutated(HEAT_CONTRACT, lambda c: c.update(contractID="UA-2018-01-09-000706-a-b1"))
+    builder = BatchBuilder("prozorro", "old.json", 10, 1 << 30)
+    builder.add("prozorro", json.dumps({"data": contract}, ensure_ascii=False))
+    store_batch(raw, builder.flush())
+    right, wrong = "ocds-be6bcu-UA-2018-01-09-000706-a", "ocds-be6bcu-UA-2018-01-09-000706-a-b1"
+    raw.execute("INSERT INTO process_keys VALUES (?, 99)", [wrong])  # as the version before f49dcbe filed it
+    raw.execute("UPDATE raw_records SET ocid = ?", [wrong])
+    for table in ("contracts", "contract_items", "contract_changes"):
+        raw.execute(f"UPDATE {table} SET ocid = ?, process_key = 99", [wrong])
+    key = raw.execute("SELECT process_key FROM process_keys WHERE ocid = ?", [right]).fetchone()[0]
+    raw.execute("INSERT INTO contracts (ocid, process_key, raw_key, origin, contract_id, value_amount) "
+                "VALUES (?, ?, ?, 'ocds', ?, 1.0)", [right, key, f"ocds:record:{right}", contract["id"]])
+    raw.execute("INSERT INTO contract_changes (ocid, process_key, raw_key, contract_id, change_id) "
+                "VALUES (?, ?, ?, ?, 'amendment-1')", [right, key, f"ocds:record:{right}", contract["id"]])
+    raw.close()
+
+    con = connect(db_path)
+    try:
+        assert con.execute("SELECT ocid FROM raw_records").fetchall() == [(right,)]
+        assert con.execute("SELECT ocid, process_key, origin, value_amount FROM contracts").fetchall() == [
+            (right, key, "contract", float(contract["value"]["amount"]))]
+        assert con.execute("SELECT ocid, process_key, count(*) FROM contract_changes GROUP BY ALL").fetchall() == [
+            (right, key, 3)]
+        assert con.execute("SELECT DISTINCT ocid, process_key FROM contract_items").fetchall() == [(right, key)]
     finally:
         con.close()
 
