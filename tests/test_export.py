@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import re
+import shlex
 import shutil
 import xml.etree.ElementTree as ET
 import zipfile
@@ -261,6 +262,15 @@ def test_manifest_hashes_the_files_and_says_where_rows_come_from(bundle, query):
     assert meta["command_line"].startswith("monitor --db ") and "export --format csv" in meta["command_line"]
     assert meta["sources"]["in_export"]["prozorro"]["api_url"].startswith("https://public-api.prozorro.gov.ua")
     assert meta["exported_at"].endswith("Z") and meta["as_of"] is None
+
+
+def test_command_line_names_the_database_monitor_db_chose(sample_db, tmp_path, monkeypatch):
+    """The manifest's command reproduces the export: with the database from MONITOR_DB, it says --db too."""
+    monkeypatch.setenv("MONITOR_DB", str(sample_db))
+    out = tmp_path / "from-env"
+    assert main(["export", "--format", "csv", "--out", str(out), "--kind", "opportunity"]) == 0
+    assert manifest(out)["command_line"] == (f"monitor --db {shlex.quote(str(sample_db))} export --format csv "
+                                             f"--out {shlex.quote(str(out))} --kind opportunity")
 
 
 def test_raw_records_are_the_verbatim_records_behind_the_rows(bundle, query):

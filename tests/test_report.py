@@ -331,6 +331,54 @@ def test_ocds_process_without_tender_id_is_shown_without_a_link(sample_db, db_pa
     assert 'href="https://tenders.example.org/ocid/ocds-kg0001-000042"' in configured.html.read_text(encoding="utf-8")
 
 
+def test_a_plan_flag_links_to_its_plan_not_to_the_tender_that_failed(sample_db, db_path, tmp_path):
+    """A plan whose only tender was cancelled names that tender in its evidence; the row is the plan's."""
+    con = duckdb.connect(str(db_path))
+    try:
+        _flag(con, "opportunity-planned-not-procured", "opportunity", "medium", None,
+              {"plan_public_id": "UA-P-2026-03-02-000123-a", "tender_public_id": "UA-2026-04-01-000456-a",
+               "linked_tender_status": "cancelled", "title": "Соціальні послуги", "amount": 50000, "currency": "UAH"},
+              IN_WEEK, subject_type="plan", subject_id="5a1e0c0ffee0000000000000000000a1")
+    finally:
+        con.close()
+    result = write_report(settings_for(db_path), WEEK, tmp_path / "out")
+    rows = [r for r in csv.DictReader(io.StringIO(result.csv.read_text(encoding="utf-8-sig")))
+            if r["subject_type"] == "plan"]
+    assert [(r["link"], r["plan_public_id"], r["tender_public_id"]) for r in rows] == [
+        ("https://prozorro.gov.ua/plan/UA-P-2026-03-02-000123-a", "UA-P-2026-03-02-000123-a", "UA-2026-04-01-000456-a")]
+    assert 'href="https://prozorro.gov.ua/plan/UA-P-2026-03-02-000123-a"' in result.html.read_text(encoding="utf-8")
+
+
+def test_organization_flags_have_the_region_the_export_gives_them(sample_db, db_path, tmp_path, run_cli):
+    """A buyer/tenderer pair is in its buyer's region; a tenderer alone has none (where it is registered
+    is not where the money goes). The report said the reverse of the export for both."""
+    con = duckdb.connect(str(db_path))
+    try:
+        buyer, supplier = con.execute(
+            """SELECT p.buyer_id, a.supplier_id FROM processes p JOIN awards a USING (ocid)
+               JOIN organizations b ON b.org_id = p.buyer_id JOIN organizations s ON s.org_id = a.supplier_id
+               WHERE b.region IS NOT NULL AND s.region IS NOT NULL AND b.region <> s.region
+               ORDER BY p.ocid LIMIT 1""").fetchone()
+        buyer_region = con.execute("SELECT region FROM organizations WHERE org_id = ?", [buyer]).fetchone()[0]
+        _flag(con, "anomaly-supplier-dominates-buyer-spend", "anomaly", "medium", None, {"share_pct": 91.0},
+              IN_WEEK, subject_type="buyer-tenderer", subject_id=f"{buyer}/{supplier}")
+        _flag(con, "cardinal-r038-excessive-disqualified-bids-tenderer", "anomaly", "medium", None,
+              {"disqualified": 7}, IN_WEEK, subject_type="tenderer", subject_id=supplier)
+    finally:
+        con.close()
+    result = write_report(settings_for(db_path), WEEK, tmp_path / "out")
+    ours = (f"{buyer}/{supplier}", supplier)
+    reported = {(r["subject_type"], r["region"]) for r in csv.DictReader(io.StringIO(
+        result.csv.read_text(encoding="utf-8-sig"))) if r["subject_id"] in ours}
+    assert reported == {("buyer-tenderer", buyer_region), ("tenderer", "")}
+    out = tmp_path / "export"
+    assert run_cli("--db", db_path, "export", "--format", "csv", "--out", out, "--rule",
+                   "anomaly-supplier-dominates-buyer-spend", "--rule", "cardinal-r038-excessive-disqualified-bids-tenderer")[0] == 0
+    with (out / "flags.csv").open(encoding="utf-8-sig") as handle:
+        exported = {(r["subject_type"], r["region"]) for r in csv.DictReader(handle) if r["subject_id"] in ours}
+    assert exported == reported
+
+
 def test_untrusted_text_is_escaped_and_formulas_neutralised(report):
     result, html = report
     assert "<script" not in html

@@ -52,12 +52,11 @@ Examples:
 """
 
 
-def _command_line(ctx: click.Context) -> list[str]:
-    """The command that reproduces this export (global options as given, then every export option)."""
+def _command_line(ctx: click.Context, db_path: Path) -> list[str]:
+    """The command that reproduces this export: the database it read (as --db, also when MONITOR_DB or
+    the config chose it), the config as given, then every export option."""
     root = ctx.find_root().params
-    line = ["monitor"]
-    if root.get("db"):
-        line += ["--db", root["db"]]
+    line = ["monitor", "--db", str(root.get("db") or db_path)]
     if root.get("config"):
         line += ["--config", root["config"]]
     line.append("export")
@@ -113,7 +112,7 @@ def export(ctx: click.Context, app, fmt: str, out: Path, rules, kind, categories
     progress, finish = _progress(fmt, raw)
     try:
         result = run_export(app.settings.db_path, out, fmt, filters, raw=raw, force=force, settings=app.settings,
-                            command_line=_command_line(ctx), filters_given=given, progress=progress)
+                            command_line=_command_line(ctx, app.settings.db_path), filters_given=given, progress=progress)
     except (FilterError, OutputError) as exc:
         raise BadInput(str(exc)) from exc
     except (OSError, duckdb.Error) as exc:

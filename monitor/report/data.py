@@ -247,10 +247,14 @@ _FLAGS_SQL = f"""
 SELECT f.rule_id, f.kind, f.severity, f.subject_type, f.subject_id, f.ocid, f.value, f.evidence::VARCHAR,
        f.first_seen, f.last_seen, f.resolved_at,
        p.tender_public_id, p.title, p.buyer_id, p.buyer_name, p.region, p.value_amount, p.value_currency,
-       coalesce(p.is_masked, false), p.source, o.name, o.region, {_EVIDENCE_AMOUNT} AS evidence_amount
+       coalesce(p.is_masked, false), p.source, o.name, ob.region, {_EVIDENCE_AMOUNT} AS evidence_amount
 FROM flags f
 LEFT JOIN processes p ON p.ocid = f.ocid
 LEFT JOIN organizations o ON o.org_id = f.subject_id
+-- the region of a buyer, procuring entity or the buyer of a buyer/tenderer pair, as the export takes it
+LEFT JOIN organizations ob ON ob.org_id = CASE
+    WHEN f.subject_type IN ('buyer', 'procuring-entity') THEN f.subject_id
+    WHEN f.subject_type = 'buyer-tenderer' THEN regexp_extract(f.subject_id, '^([^ /]+)', 1) END
 WHERE f.first_seen < $end AND (f.resolved_at IS NULL OR f.resolved_at >= $start)
 ORDER BY CASE WHEN f.resolved_at >= $start AND f.resolved_at < $end THEN 2
               WHEN f.first_seen >= $start THEN 0 ELSE 1 END,   -- as _status: new, still open, resolved
@@ -262,7 +266,7 @@ ORDER BY CASE WHEN f.resolved_at >= $start AND f.resolved_at < $end THEN 2
 def _flag_row(record: tuple, week: Week, rules: dict[str, RuleInfo], pages: dict[str, str]) -> FlagRow:
     (rule_id, kind, severity, subject_type, subject_id, ocid, value, evidence_text, first_seen, last_seen,
      resolved_at, p_tender, p_title, p_buyer_id, p_buyer_name, p_region, p_amount, p_currency, masked, source,
-     org_name, org_region, amount) = record
+     org_name, buyer_region, amount) = record
     try:
         evidence = orjson.loads(evidence_text) if evidence_text else {}
     except orjson.JSONDecodeError:
@@ -274,15 +278,15 @@ def _flag_row(record: tuple, week: Week, rules: dict[str, RuleInfo], pages: dict
     currency = _text(evidence.get("currency", evidence.get("value_currency")))
     if amount is None and not masked:
         amount, currency = p_amount, _text(p_currency) or currency
-    if tender_public_id:
-        link, label = PROZORRO_TENDER_URL.format(quote(tender_public_id, safe="-")), tender_public_id
-    elif plan_public_id:
+    # the subject's own page: a plan flag's evidence may name a tender of the plan as well
+    if plan_public_id and (subject_type == "plan" or not tender_public_id):
         link, label = PROZORRO_PLAN_URL.format(quote(plan_public_id, safe="-")), plan_public_id
+    elif tender_public_id:
+        link, label = PROZORRO_TENDER_URL.format(quote(tender_public_id, safe="-")), tender_public_id
     elif ocid and source in pages:
         link, label = pages[source].replace("{ocid}", quote(ocid, safe="-")), ocid
     else:
         link, label = None, ocid or subject_id
-    is_organization = subject_type in ("buyer", "procuring-entity", "tenderer")
     rule = rules.get(rule_id)
     return FlagRow(
         rule_id=rule_id, rule_title=rule.title if rule else rule_id, kind=kind, severity=severity,
@@ -295,8 +299,11 @@ def _flag_row(record: tuple, week: Week, rules: dict[str, RuleInfo], pages: dict
         or (_text(org_name) if subject_type in ("buyer", "procuring-entity") else None),
         buyer_id=_text(evidence.get("buyer_id")) or _text(p_buyer_id)
         or (subject_id if subject_type in ("buyer", "procuring-entity") else None),
-        region=_text(evidence.get("region")) or _text(p_region) or (_text(org_region) if is_organization else None)
-        or (subject_id if subject_type == "region" else None),
+        # in the export's order (monitor/export/selection.py): the process's, the region subject, the
+        # buyer organization's, the evidence's (a plan rule puts the plan's region there); a tenderer has
+        # none of its own: where it is registered is not where the money is spent
+        region=_text(p_region) or (subject_id if subject_type == "region" else None) or _text(buyer_region)
+        or _text(evidence.get("region")),
         amount=None if masked else amount, currency=currency, masked=bool(masked),
         deadline=_deadline(evidence),
         link=link,
