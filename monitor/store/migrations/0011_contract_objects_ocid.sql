@@ -8,7 +8,7 @@
 -- 2. A contract known from an OCDS release of its process and from ProZorro's contracts feed was
 --    stored twice (origins ocds and contract). The OCDS copy and its items and changes go; the
 --    contract object stays, as loading now keeps it.
--- Every step can run again after a failure between them.
+-- One step, one transaction. Flags of the old ocids are resolved by the next evaluation.
 CREATE OR REPLACE TEMP TABLE m11_moved AS
 SELECT source || ':contract:' || id AS raw_key, ocid AS old_ocid,
        'ocds-be6bcu-' || regexp_replace(coalesce(json_extract_string(json, '$.data.contractID'),
