@@ -240,7 +240,7 @@ def _document_values(document: Any, shape: str | None, options: ReadOptions, bui
     elif shape in (shapes.RELEASE_PACKAGE, shapes.RECORD_PACKAGE):
         array = "releases" if shape == shapes.RELEASE_PACKAGE else "records"
         for index, member in enumerate(document[array]):
-            yield from _member_values(array, member, options, builder, f"{locator}/{array}/{index}", line)
+            yield _add_member(array, member, options, builder, f"{locator}/{array}/{index}", line)
     elif shape is None:
         yield _add_value(
             builder, options, shapes.PROZORRO, document, line=line, locator=locator,
@@ -251,9 +251,9 @@ def _document_values(document: Any, shape: str | None, options: ReadOptions, bui
                          source=_hint_source(shape, options))
 
 
-def _member_values(array: str, member: Any, options: ReadOptions, builder: BatchBuilder, locator: str,
-                   line: int | None) -> Iterator[pa.Table | None]:
-    """One member of a package's ``releases`` (a compiled release, or a release to merge with its ocid's
+def _add_member(array: str, member: Any, options: ReadOptions, builder: BatchBuilder, locator: str,
+                line: int | None) -> pa.Table | None:
+    """Add one member of a package's ``releases`` (a compiled release, or a release to merge with its ocid's
     others) or ``records`` array, parsed whole or streamed. A record without compiledRelease is opened
     into its releases at store time (``expand_embedded_records``), whichever way it came."""
     if array == "records":
@@ -262,7 +262,7 @@ def _member_values(array: str, member: Any, options: ReadOptions, builder: Batch
         hint = shapes.OCDS_COMPILED
     else:
         hint = shapes.OCDS_RELEASE
-    yield _add_value(builder, options, hint, member, line=line, locator=locator, source=options.ocds_source)
+    return _add_value(builder, options, hint, member, line=line, locator=locator, source=options.ocds_source)
 
 
 def _stream_outline(path: Path, options: ReadOptions) -> packages.Outline | None:
@@ -317,8 +317,8 @@ def _streamed_batches(path: Path, where: packages.Outline, options: ReadOptions,
                 at = f"{locator}/{index}"
                 if where.head is None:
                     yield from _document_batches(element, options, builder, result, at)
-                else:
-                    yield from (b for b in _member_values(array, element, options, builder, at, None) if b is not None)
+                elif (batch := _add_member(array, element, options, builder, at, None)) is not None:
+                    yield batch
         except packages.StreamError as exc:
             what = "list" if where.head is None else "package"
             reason = (f"invalid JSON after {exc.index:,} elements of the {what}: {exc}; "

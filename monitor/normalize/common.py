@@ -33,6 +33,10 @@ CREATE OR REPLACE TEMP MACRO pm_org_id(scheme, ident) AS
          ELSE trim(scheme) || '-' || trim(ident) END;
 CREATE OR REPLACE TEMP MACRO pm_region_key(x) AS
     lower(regexp_replace(trim(x), '\\s+', ' ', 'g'));
+-- A ProZorro contract object (from the contracts feed) is the contract: the copies of it in its tender
+-- (slim) and in an OCDS release of its process are left out.
+CREATE OR REPLACE TEMP MACRO pm_has_contract_object(p_contract_id) AS
+    EXISTS (SELECT 1 FROM contracts k WHERE k.origin = 'contract' AND k.contract_id = p_contract_id);
 """
 
 

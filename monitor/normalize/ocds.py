@@ -15,9 +15,6 @@ from monitor.normalize.structures import OCDS_COMPILED_RELEASE, as_sql_literal
 _OCDS = f"""
 CREATE OR REPLACE TEMP MACRO oc_party(pmap, ref_id) AS list_filter(pmap, lambda e: e.k = ref_id)[1];
 CREATE OR REPLACE TEMP MACRO oc_org(pmap, ref_id) AS coalesce(oc_party(pmap, ref_id).v, ref_id);
--- A ProZorro contract object (from the contracts feed) is the contract: its OCDS copy is left out.
-CREATE OR REPLACE TEMP MACRO oc_has_contract_object(p_contract_id) AS
-    EXISTS (SELECT 1 FROM contracts k WHERE k.origin = 'contract' AND k.contract_id = p_contract_id);
 
 CREATE OR REPLACE TEMP TABLE oc_release AS
 SELECT raw_key, source, ocid, process_key, date_modified AS record_date, t,
@@ -126,7 +123,7 @@ SELECT x.ocid, x.process_key, x.raw_key, 'ocds' AS origin, c.id AS contract_id, 
 FROM (SELECT ocid, process_key, raw_key, record_date, pmap, unnest(t.contracts) AS c FROM oc_release) x
 JOIN processes pr ON pr.raw_key = x.raw_key
 LEFT JOIN awards aw ON aw.raw_key = x.raw_key AND aw.award_id = x.c.awardID
-WHERE NOT oc_has_contract_object(x.c.id);
+WHERE NOT pm_has_contract_object(x.c.id);
 
 INSERT INTO contract_items BY NAME
 SELECT ocid, process_key, raw_key, contract_id, i.id AS item_id, pm_str(i.description) AS description, i.classification.id AS cpv,
@@ -134,14 +131,14 @@ SELECT ocid, process_key, raw_key, contract_id, i.id AS item_id, pm_str(i.descri
        i.unit.value.amount AS unit_value_amount, i.unit.value.currency AS unit_value_currency
 FROM (SELECT ocid, process_key, raw_key, c.id AS contract_id, unnest(c.items) AS i
       FROM (SELECT ocid, process_key, raw_key, unnest(t.contracts) AS c FROM oc_release))
-WHERE NOT oc_has_contract_object(contract_id);
+WHERE NOT pm_has_contract_object(contract_id);
 
 INSERT INTO contract_changes BY NAME
 SELECT ocid, process_key, raw_key, contract_id, am.id AS change_id, NULL AS status, pm_ts(am.date) AS date, NULL AS date_signed,
        pm_str(coalesce(am.rationale, am.description)) AS rationale, NULL AS rationale_types
 FROM (SELECT ocid, process_key, raw_key, c.id AS contract_id, unnest(c.amendments) AS am
       FROM (SELECT ocid, process_key, raw_key, unnest(t.contracts) AS c FROM oc_release))
-WHERE NOT oc_has_contract_object(contract_id);
+WHERE NOT pm_has_contract_object(contract_id);
 """
 
 _OCDS_ORGANIZATIONS = """

@@ -220,7 +220,7 @@ SELECT x.ocid, x.process_key, x.raw_key, 'tender' AS origin, c.id AS contract_id
 FROM (SELECT ocid, process_key, raw_key, masked, record_date, unnest(t.contracts) AS c FROM pz_tender) x
 JOIN processes pr ON pr.raw_key = x.raw_key
 LEFT JOIN awards aw ON aw.raw_key = x.raw_key AND aw.award_id = x.c.awardID
-WHERE NOT EXISTS (SELECT 1 FROM contracts k WHERE k.origin = 'contract' AND k.contract_id = x.c.id);
+WHERE NOT pm_has_contract_object(x.c.id);
 """
 
 _TENDER_ORGANIZATIONS = """

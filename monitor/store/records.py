@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
 
-from monitor.normalize import NORM_IN_COLUMNS, create_norm_in, normalize_changed
+from monitor.normalize import NORM_IN_COLUMNS, PROCESS_KINDS, create_norm_in, normalize_changed
 from monitor.ocds_merge import MergeError, compile_releases
 from monitor.store.db import transaction
 
@@ -303,9 +303,9 @@ def _quarantine(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
 
 # The ocids whose releases must be (re)merged: a release of theirs, or a compiled release of theirs
 # (alone or in a record), is new or updated. Each is merged on top of its newest compiled release, if
-# any (the one ``_beats`` would pick: newest, then compiled_release before record, then larger raw key),
+# any (the one ``_beats`` would pick: newest, then the kind first in PROCESS_KINDS, then larger raw key),
 # with the releases after it; an ocid with no release after its compiled release is left to that.
-_RELEASE_SETS_SQL = """
+_RELEASE_SETS_SQL = f"""
 WITH touched AS (
     SELECT DISTINCT ocid FROM raw_records
     WHERE kind = 'release' AND ocid IN (SELECT ocid FROM stage_cmp WHERE outcome IN ('new', 'updated')
@@ -316,10 +316,11 @@ WITH touched AS (
     FROM raw_records
     WHERE kind IN ('compiled_release', 'record') AND ocid IN (SELECT ocid FROM touched)
     QUALIFY row_number() OVER (PARTITION BY ocid ORDER BY date_modified DESC NULLS LAST,
-                               kind = 'record', source || ':' || kind || ':' || id DESC) = 1
+                               list_position({list(PROCESS_KINDS)!r}, kind), source || ':' || kind || ':' || id DESC) = 1
 )
 SELECT r.source, r.ocid, any_value(b.base),
-       list(r.json ORDER BY r.date_modified, r.id), max(r.date_modified), list(r.origin ORDER BY r.date_modified, r.id)
+       list(r.json ORDER BY r.date_modified, r.id), max(r.date_modified), list(r.origin ORDER BY r.date_modified, r.id),
+       EXISTS (SELECT 1 FROM processes p WHERE p.raw_key = r.source || ':release_set:' || r.ocid) AS is_update
 FROM raw_records r LEFT JOIN bases b USING (ocid)
 WHERE r.kind = 'release' AND r.ocid IN (SELECT ocid FROM touched)
   AND (b.base_date IS NULL OR r.date_modified > b.base_date)
@@ -336,7 +337,7 @@ def _compile_release_sets(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
     ocids could not be merged (quarantined with the merge error).
     """
     rows, failures = [], []
-    for source, ocid, base, texts, newest, origins in con.execute(_RELEASE_SETS_SQL).fetchall():
+    for source, ocid, base, texts, newest, origins, is_update in con.execute(_RELEASE_SETS_SQL).fetchall():
         raw_key = f"{source}:release_set:{ocid}"
         try:
             compiled = compile_releases([orjson.loads(text) for text in texts],
@@ -345,9 +346,8 @@ def _compile_release_sets(con: duckdb.DuckDBPyConnection, now: datetime) -> int:
             failures.append((now, source, origins[-1], None, None, ocid, f"releases cannot be merged: {exc}", None))
             log.warning("releases cannot be merged", ocid=ocid, reason=str(exc))
             continue
-        existing = con.execute("SELECT count(*) FROM processes WHERE raw_key = ?", [raw_key]).fetchone()[0]
         rows.append((raw_key, source, "release_set", ocid, ocid, orjson.dumps(compiled).decode(), None, newest,
-                     existing > 0))
+                     is_update))
     if rows:
         con.executemany(f"INSERT INTO norm_in VALUES ({', '.join('?' * 9)})", rows)
     if failures:
