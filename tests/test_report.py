@@ -349,13 +349,14 @@ def test_a_plan_flag_links_to_its_plan_not_to_the_tender_that_failed(sample_db, 
     assert 'href="https://prozorro.gov.ua/plan/UA-P-2026-03-02-000123-a"' in result.html.read_text(encoding="utf-8")
 
 
-def test_organization_flags_have_the_region_the_export_gives_them(sample_db, db_path, tmp_path, run_cli):
-    """A buyer/tenderer pair is in its buyer's region; a tenderer alone has none (where it is registered
-    is not where the money goes). The report said the reverse of the export for both."""
+def test_flags_have_the_buyer_and_region_the_export_gives_them(sample_db, db_path, tmp_path, run_cli):
+    """A buyer/tenderer pair is in its buyer's region and has that buyer; a tenderer alone has neither
+    (where it is registered is not where the money goes); a process flag has its process's buyer, whatever
+    buyer its evidence names (a contract's). The report said otherwise than the export for each."""
     con = duckdb.connect(str(db_path))
     try:
-        buyer, supplier = con.execute(
-            """SELECT p.buyer_id, a.supplier_id FROM processes p JOIN awards a USING (ocid)
+        ocid, process_region, buyer, supplier = con.execute(
+            """SELECT p.ocid, p.region, p.buyer_id, a.supplier_id FROM processes p JOIN awards a USING (ocid)
                JOIN organizations b ON b.org_id = p.buyer_id JOIN organizations s ON s.org_id = a.supplier_id
                WHERE b.region IS NOT NULL AND s.region IS NOT NULL AND b.region <> s.region
                ORDER BY p.ocid LIMIT 1""").fetchone()
@@ -364,18 +365,24 @@ def test_organization_flags_have_the_region_the_export_gives_them(sample_db, db_
               IN_WEEK, subject_type="buyer-tenderer", subject_id=f"{buyer}/{supplier}")
         _flag(con, "cardinal-r038-excessive-disqualified-bids-tenderer", "anomaly", "medium", None,
               {"disqualified": 7}, IN_WEEK, subject_type="tenderer", subject_id=supplier)
+        _flag(con, "opportunity-service-discontinuity", "opportunity", "medium", ocid,
+              {"buyer_id": "UA-EDR-99999999", "situation": "gap"}, IN_WEEK)
     finally:
         con.close()
     result = write_report(settings_for(db_path), WEEK, tmp_path / "out")
-    ours = (f"{buyer}/{supplier}", supplier)
-    reported = {(r["subject_type"], r["region"]) for r in csv.DictReader(io.StringIO(
-        result.csv.read_text(encoding="utf-8-sig"))) if r["subject_id"] in ours}
-    assert reported == {("buyer-tenderer", buyer_region), ("tenderer", "")}
+    ours = (f"{buyer}/{supplier}", supplier, ocid)
+    rules = ("anomaly-supplier-dominates-buyer-spend", "cardinal-r038-excessive-disqualified-bids-tenderer",
+             "opportunity-service-discontinuity")
+    reported = {(r["subject_type"], r["region"], r["buyer_id"]) for r in csv.DictReader(io.StringIO(
+        result.csv.read_text(encoding="utf-8-sig"))) if r["subject_id"] in ours and r["rule_id"] in rules}
+    assert reported == {("buyer-tenderer", buyer_region, buyer), ("tenderer", "", ""),
+                        ("process", process_region, buyer)}
     out = tmp_path / "export"
-    assert run_cli("--db", db_path, "export", "--format", "csv", "--out", out, "--rule",
-                   "anomaly-supplier-dominates-buyer-spend", "--rule", "cardinal-r038-excessive-disqualified-bids-tenderer")[0] == 0
+    assert run_cli("--db", db_path, "export", "--format", "csv", "--out", out,
+                   *(arg for rule in rules for arg in ("--rule", rule)))[0] == 0
     with (out / "flags.csv").open(encoding="utf-8-sig") as handle:
-        exported = {(r["subject_type"], r["region"]) for r in csv.DictReader(handle) if r["subject_id"] in ours}
+        exported = {(r["subject_type"], r["region"], r["buyer_id"]) for r in csv.DictReader(handle)
+                    if r["subject_id"] in ours}
     assert exported == reported
 
 

@@ -247,15 +247,15 @@ _FLAGS_SQL = f"""
 SELECT f.rule_id, f.kind, f.severity, f.subject_type, f.subject_id, f.ocid, f.value, f.evidence::VARCHAR,
        f.first_seen, f.last_seen, f.resolved_at,
        p.tender_public_id, p.title, p.buyer_id, p.buyer_name, p.region, p.value_amount, p.value_currency,
-       coalesce(p.is_masked, false), p.source, o.name, ob.region, {_EVIDENCE_AMOUNT} AS evidence_amount
-FROM flags f
+       coalesce(p.is_masked, false), p.source, o.name, f.subject_buyer, ob.region,
+       {_EVIDENCE_AMOUNT} AS evidence_amount
+FROM (SELECT *,  -- a buyer, a procuring entity or the buyer of a buyer/tenderer pair, as the export takes it
+             CASE WHEN subject_type IN ('buyer', 'procuring-entity') THEN subject_id
+                  WHEN subject_type = 'buyer-tenderer' THEN regexp_extract(subject_id, '^([^ /]+)', 1) END AS subject_buyer
+      FROM flags WHERE first_seen < $end AND (resolved_at IS NULL OR resolved_at >= $start)) f
 LEFT JOIN processes p ON p.ocid = f.ocid
 LEFT JOIN organizations o ON o.org_id = f.subject_id
--- the region of a buyer, procuring entity or the buyer of a buyer/tenderer pair, as the export takes it
-LEFT JOIN organizations ob ON ob.org_id = CASE
-    WHEN f.subject_type IN ('buyer', 'procuring-entity') THEN f.subject_id
-    WHEN f.subject_type = 'buyer-tenderer' THEN regexp_extract(f.subject_id, '^([^ /]+)', 1) END
-WHERE f.first_seen < $end AND (f.resolved_at IS NULL OR f.resolved_at >= $start)
+LEFT JOIN organizations ob ON ob.org_id = f.subject_buyer
 ORDER BY CASE WHEN f.resolved_at >= $start AND f.resolved_at < $end THEN 2
               WHEN f.first_seen >= $start THEN 0 ELSE 1 END,   -- as _status: new, still open, resolved
          -coalesce(CASE WHEN NOT coalesce(p.is_masked, false) THEN coalesce(evidence_amount, p.value_amount) END, 0),
@@ -266,7 +266,7 @@ ORDER BY CASE WHEN f.resolved_at >= $start AND f.resolved_at < $end THEN 2
 def _flag_row(record: tuple, week: Week, rules: dict[str, RuleInfo], pages: dict[str, str]) -> FlagRow:
     (rule_id, kind, severity, subject_type, subject_id, ocid, value, evidence_text, first_seen, last_seen,
      resolved_at, p_tender, p_title, p_buyer_id, p_buyer_name, p_region, p_amount, p_currency, masked, source,
-     org_name, buyer_region, amount) = record
+     org_name, subject_buyer, buyer_region, amount) = record
     try:
         evidence = orjson.loads(evidence_text) if evidence_text else {}
     except orjson.JSONDecodeError:
@@ -297,11 +297,11 @@ def _flag_row(record: tuple, week: Week, rules: dict[str, RuleInfo], pages: dict
         title=_text(evidence.get("title")) or _text(p_title),
         buyer_name=_text(evidence.get("buyer_name")) or _text(p_buyer_name)
         or (_text(org_name) if subject_type in ("buyer", "procuring-entity") else None),
-        buyer_id=_text(evidence.get("buyer_id")) or _text(p_buyer_id)
-        or (subject_id if subject_type in ("buyer", "procuring-entity") else None),
-        # in the export's order (monitor/export/selection.py): the process's, the region subject, the
-        # buyer organization's, the evidence's (a plan rule puts the plan's region there); a tenderer has
-        # none of its own: where it is registered is not where the money is spent
+        # buyer and region in the export's order (monitor/export/selection.py). Buyer: the process's, the
+        # subject's buyer, the evidence's (a plan rule puts the plan's buyer there). Region: the process's,
+        # the region subject, the buyer organization's, the evidence's (a plan rule puts the plan's region
+        # there); a tenderer has none of its own: where it is registered is not where the money is spent
+        buyer_id=_text(p_buyer_id) or _text(subject_buyer) or _text(evidence.get("buyer_id")),
         region=_text(p_region) or (subject_id if subject_type == "region" else None) or _text(buyer_region)
         or _text(evidence.get("region")),
         amount=None if masked else amount, currency=currency, masked=bool(masked),
