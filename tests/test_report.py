@@ -459,3 +459,28 @@ def test_processes_merged_from_ocds_releases_count_as_ingested_in_their_week(run
         con.close()
     result = write_report(settings_for(db_path))
     assert (result.counts["processes_week"], result.counts["processes_total"]) == (10, 10)
+
+
+def test_a_release_set_counts_as_ingested_when_the_record_it_was_merged_on_arrived(run_cli, db_path, tmp_path):
+    """A process merged from a record and a later release: the record received in the week updated it,
+    though the process's raw_key names the release set (it was counted only for its releases)."""
+    fixtures = Path(__file__).resolve().parent / "fixtures" / "prozorro-real"
+    records = fixtures / "ocds-records-10-2017-2018.json"
+    package = json.loads((fixtures / "ocds-releases-10-2018.json").read_text(encoding="utf-8"))
+    ocid = json.loads(records.read_text(encoding="utf-8"))["records"][0]["ocid"]
+    later = {**next(r for r in package["releases"] if r["ocid"] == ocid), "id": "later-1",
+             "date": "2018-07-02T09:00:00+03:00"}
+    (tmp_path / "later.json").write_text(json.dumps({**package, "releases": [later]}), encoding="utf-8")
+    for path in (records, tmp_path / "later.json"):
+        assert run_cli("--db", db_path, "load", path)[0] == 0
+    con = duckdb.connect(str(db_path))
+    try:
+        assert con.execute("SELECT raw_key FROM processes WHERE ocid = ?", [ocid]).fetchall() == [
+            (f"ocds:release_set:{ocid}",)]
+        con.execute("UPDATE raw_records SET fetched_at = TIMESTAMPTZ '2026-10-01 10:00:00+00'")
+        con.execute(f"UPDATE raw_records SET fetched_at = TIMESTAMPTZ '{IN_WEEK}' WHERE kind = 'record' AND ocid = ?",
+                    [ocid])
+    finally:
+        con.close()
+    result = write_report(settings_for(db_path))
+    assert (result.counts["processes_week"], result.counts["processes_total"]) == (1, 10)

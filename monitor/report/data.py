@@ -341,13 +341,19 @@ def csv_row(week: Week, row: FlagRow) -> list[Any]:
 def _categories(con: duckdb.DuckDBPyConnection, week: Week, infos: list[CategoryInfo]) -> list[CategoryRow]:
     found = con.execute(
         """
-        WITH fetched AS (  -- a process compiled from OCDS releases comes from every release of its ocid
+        WITH fetched AS (
+            SELECT source, kind, id, ocid FROM raw_records WHERE fetched_at >= $start AND fetched_at < $end
+        ), fetched_keys AS (  -- a process compiled from OCDS releases comes from every release of its ocid
             SELECT DISTINCT CASE WHEN kind = 'release' THEN source || ':release_set:' || ocid
                                  ELSE source || ':' || kind || ':' || id END AS raw_key
-            FROM raw_records WHERE fetched_at >= $start AND fetched_at < $end
+            FROM fetched
         ), p AS (
             SELECT p.ocid, p.is_masked, p.value_amount, p.value_currency,
-                   p.raw_key IN (SELECT raw_key FROM fetched) AS in_week
+                   p.raw_key IN (SELECT raw_key FROM fetched_keys)
+                   -- ... and from the compiled release (alone or in a record) they were merged on
+                   OR (p.raw_key LIKE '%:release_set:%'
+                       AND p.ocid IN (SELECT ocid FROM fetched WHERE kind IN ('compiled_release', 'record')))
+                   AS in_week
             FROM processes p
             WHERE NOT p.is_test
         ), tagged AS (
