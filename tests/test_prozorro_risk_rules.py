@@ -292,12 +292,99 @@ def test_sas24_3_13_reads_the_24h_milestone_from_the_stored_tender(tmp_path):
                        "supplier_name": "ПП «Аптечний склад «Ворскла»»", "milestone_date": "2025-06-25T10:12:00+03:00"}]
 
 
+def test_sas24_3_13_reads_the_milestones_of_the_tender_that_gave_the_process(tmp_path):
+    """Another stored ProZorro tender object with the same tenderID (an older copy, here with the 24h
+    request) does not speak for the process: the newer one, which gave it, has no milestone."""
+    older = envelope(FIXTURES / "prozorro-sas24-3-13-24h-in-simplified.json")
+    newer = copy.deepcopy(older)
+    newer["data"].update(id="71e7a219e185fc085cbf380ba5ac8f56", dateModified="2025-07-04T10:00:00+03:00")
+    for award in newer["data"]["awards"]:
+        award.pop("milestones", None)
+    found = flags(tmp_path, "prozorro-sas24-3-13-24h-in-simplified-procurement",
+                  write_variant(tmp_path, "older.json", older), write_variant(tmp_path, "newer.json", newer))
+    assert found == {}
+
+
 def test_sas24_3_9_needs_a_complaint_on_the_earlier_award(tmp_path):
     document = envelope(FIXTURES / "prozorro-sas24-3-9-same-bid-wins-again.json")
     for award in document["data"]["awards"]:
         award.pop("complaints", None)
     assert flags(tmp_path, "prozorro-sas24-3-9-winner-again-after-complaint",
                  write_variant(tmp_path, "no-complaint.json", document)) == {}
+
+
+# A complaint counts only when it went to the review body (type "complaint", not a claim to the buyer)
+# and the review body upheld it: declined, invalid or pending complaints and answered claims are common
+# on ProZorro and are no sign of a buyer defying the AMCU. Each variant changes the fixture's one complaint.
+NOT_UPHELD = (("claim", {"type": "claim", "status": "answered"}), ("declined", {"status": "declined"}),
+              ("invalid", {"status": "invalid"}), ("pending", {"status": "pending"}))
+
+
+@pytest.mark.parametrize(("rule_id", "fixture", "upheld"), [
+    ("prozorro-sas24-3-9-winner-again-after-complaint", "prozorro-sas24-3-9-same-bid-wins-again.json",
+     ("satisfied", "resolved")),
+    ("prozorro-sas24-3-15-rejected-bidders-with-complaint", "prozorro-sas24-3-15-rejected-with-complaint.json",
+     ("resolved",)),
+])
+def test_award_complaint_rules_need_a_complaint_the_review_body_upheld(tmp_path, rule_id, fixture, upheld):
+    source = envelope(FIXTURES / fixture)
+    [(award_index, complaint_index)] = [(i, j) for i, award in enumerate(source["data"]["awards"])
+                                        for j, _ in enumerate(award.get("complaints", []))]
+    variants = [*NOT_UPHELD, *((status, {"status": status}) for status in upheld)]
+    for name, change in variants:
+        variant = copy.deepcopy(source)
+        variant["data"]["awards"][award_index]["complaints"][complaint_index].update(change)
+        found = flags(fresh(tmp_path, name), rule_id, write_variant(tmp_path, f"{name}.json", variant))
+        assert bool(found) == (name in upheld), name
+    evidence = only(found)["evidence"]
+    complaint_id = source["data"]["awards"][award_index]["complaints"][complaint_index]["complaintID"]
+    listed = (evidence["awards"][0]["challenged_award_complaints"] if "awards" in evidence
+              else evidence["lots"][0]["complaints"])
+    assert listed == [complaint_id]
+
+
+def test_sas24_3_11_2_needs_an_upheld_complaint_on_the_open_tender(tmp_path):
+    rule_id = "prozorro-sas24-3-11-2-direct-contract-during-complaint"
+    documents = [json.loads(line) for line in (FIXTURES / "prozorro-sas24-3-11-2-open-tender-under-complaint.jsonl")
+                 .read_text(encoding="utf-8").splitlines() if line.strip()]
+    for name, change in (*NOT_UPHELD, ("satisfied", {"status": "satisfied"})):
+        variant = copy.deepcopy(documents)
+        variant[0]["data"]["complaints"][0].update(change)
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in variant), encoding="utf-8")
+        found = flags(fresh(tmp_path, name), rule_id, path)
+        assert bool(found) == (name == "satisfied"), name
+    assert [t["upheld_complaints"] for t in only(found)["evidence"]["open_tenders_under_complaint"]] == [1]
+
+
+def test_sas24_3_5_skips_rejections_after_a_24_hour_request_as_the_official_code_does(tmp_path):
+    """The 24-hour check is made once for the tender: with one rejection lacking the request, every
+    unsuccessful award of the lot counts; with both requested, nothing fires."""
+    rule_id = "prozorro-sas24-3-5-rejected-bidders-without-24h"
+    requested = envelope(FIXTURES / "prozorro-sas24-3-5-two-rejected-after-24h.json")
+    assert flags(fresh(tmp_path, "both"), rule_id, FIXTURES / "prozorro-sas24-3-5-two-rejected-after-24h.json") == {}
+    one = copy.deepcopy(requested)
+    del one["data"]["awards"][1]["milestones"]
+    lots = only(flags(fresh(tmp_path, "one"), rule_id, write_variant(tmp_path, "one.json", one)))["evidence"]["lots"]
+    assert [(lot["rejected_awards"], lot["rejected_awards_without_24h"]) for lot in lots] == [(2, 1)]
+    # aboveThresholdEU: bids turned down at pre-qualification with a 24-hour request do not count
+    eu = envelope(FIXTURES / "prozorro-sas24-3-5-eu-two-rejected-at-prequalification.json")
+    for qualification in eu["data"]["qualifications"]:
+        if qualification["status"] == "unsuccessful":
+            qualification["milestones"] = [{"id": "0" * 32, "code": "24h", "date": "2025-03-20T10:00:00+02:00",
+                                            "dueDate": "2025-03-21T10:00:00+02:00"}]
+    assert flags(fresh(tmp_path, "eu"), rule_id, write_variant(tmp_path, "eu.json", eu)) == {}
+
+
+@pytest.mark.parametrize("rule_id", ["prozorro-sas24-3-5-rejected-bidders-without-24h",
+                                     "prozorro-sas24-3-2-1-rejected-bidders-works"])
+def test_an_open_tenders_winner_counts_after_5_kyiv_calendar_days_as_the_official_code_counts(tmp_path, rule_id):
+    """The winner's award of 2025-06-04 11:00 (Kyiv) counts from 2025-06-10 00:00 Kyiv, not from 06-09 11:00."""
+    fixture = FIXTURES / "prozorro-sas24-3-5-two-rejected-awards.json"
+    for as_of, fires in (("2025-06-09T23:30:00+03:00", False), ("2025-06-09T21:30:00+00:00", True),
+                         ("2025-06-10T00:30:00+03:00", True)):
+        found = flags(fresh(tmp_path, as_of[:19].replace(":", "")), rule_id, fixture, params={"as_of": as_of})
+        assert bool(found) == fires, as_of
 
 
 def test_contract_rules_skip_contracts_whose_tender_is_not_loaded(tmp_path):

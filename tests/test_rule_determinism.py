@@ -141,7 +141,13 @@ def test_rejected_bidders_rules_list_the_winners_sorted(tmp_path, rule_id, main_
                      supplier_id=supplier, supplier_name=name, supplier_ids=[supplier])
                for n, (supplier, name) in enumerate([("UA-EDR-43877015", "ТОВ «Ятрань-Буд»"),
                                                      ("UA-EDR-40231876", "ТОВ «Альтаїр-Буд»")], start=3)]
-    first, second = flags_in_both_orders(tmp_path, rule_id, [tender_rows, rejected, [winners[0]], [winners[1]]])
+    # the stored tender, where sas24-3-5 reads whether a 24-hour request preceded each rejection (none did)
+    stored = row("raw_records", source="prozorro", kind="tender", id=f"{1:032x}", ocid=ocid(tender), date_modified=decided,
+                 fetched_at=decided, sha256="0" * 64, origin="test", json=json.dumps(
+                     {"data": {"id": f"{1:032x}", "awards": [{"id": "a1", "status": "unsuccessful"},
+                                                             {"id": "a2", "status": "unsuccessful"}]}}))
+    first, second = flags_in_both_orders(tmp_path, rule_id, [[*tender_rows, stored], rejected, [winners[0]],
+                                                             [winners[1]]])
     assert first == second
     (lot,) = first[ocid(tender)]["evidence"]["lots"]
     assert lot["winners"] == ["ТОВ «Альтаїр-Буд»", "ТОВ «Ятрань-Буд»"]
@@ -233,7 +239,10 @@ def test_winner_again_after_complaint_lists_the_challenged_awards_in_a_fixed_ord
     supplier = dict(supplier_id="UA-EDR-42173390", supplier_name="ТОВ «Житомирбудресурс»",
                     supplier_ids=["UA-EDR-42173390"])
     awards = [[child("awards", 1, tender, award_id=award_id, bid_id="b1", status=status, date=at(date),
-                     complaints_count=complaints, **supplier)]
+                     complaints_count=complaints, **supplier),
+               *(child("complaints", 1, tender, complaint_id=f"{award_id}c{n}", complaint_public_id=f"{tender}.{award_id}{n}",
+                       parent_type="award", parent_id=award_id, type="complaint", status="satisfied")
+                 for n in range(complaints))]
               for award_id, status, date, complaints in [
                   ("a1", "cancelled", "2026-05-12T10:00:00+03:00", 1),
                   ("a2", "cancelled", "2026-06-16T10:00:00+03:00", 2),
