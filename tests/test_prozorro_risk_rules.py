@@ -138,6 +138,23 @@ def test_split_purchases_threshold_is_a_parameter(tmp_path):
                  params={"threshold_goods_services_uah": 500_000}) == {}
 
 
+def test_split_purchases_takes_the_works_threshold_for_construction_when_the_category_is_not_published(tmp_path):
+    """Older reports have no mainProcurementCategory: the three contracts (450 000 UAH together) as
+    repair works (ДК021 45...) stay below the works threshold; as goods without a category they cross
+    the goods threshold."""
+    source = FIXTURES / "anomaly-split-purchases-within-30-days.jsonl"
+    for name, cpv, fires in (("works", "45453000-7", False), ("goods", "33196200-2", True)):
+        documents = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+        for document in documents:
+            document["data"].pop("mainProcurementCategory")
+            for item in document["data"]["items"]:
+                item["classification"]["id"] = cpv
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in documents), encoding="utf-8")
+        found = flags(fresh(tmp_path, name), "anomaly-split-purchases-below-threshold", path)
+        assert len(found) == (3 if fires else 0), name
+
+
 def split_variant(tmp_path: Path, values: list[float], dates: list[str]) -> Path:
     """The three direct contracts of the split-purchase fixture, without a contractID, with these values and
     creation dates (the contract date when dateSigned is absent)."""
@@ -209,10 +226,51 @@ def test_supplier_dominance_is_per_buyer_and_supplier(tmp_path):
     assert capped_medicines["supplier_tenders"] == medicines["supplier_tenders"]
 
 
-def test_standstill_estimate_and_days_after_award(tmp_path):
-    contract = only(flags(tmp_path, "anomaly-contract-signed-before-standstill-end",
-                          FIXTURES / "anomaly-contract-signed-during-standstill.jsonl"))["evidence"]["contracts"][0]
-    assert contract["standstill_days"] == 10 and contract["estimated_period_end"] == "2025-04-20"
+STANDSTILL = "anomaly-contract-signed-before-standstill-end"
+
+
+def standstill_variant(tmp_path: Path, name: str, method: str | None = None, period_end: str | None = None,
+                       drop_period: bool = False) -> Path:
+    """The fixture's tender (award 2025-04-10 15:45, complaint period to 04-20 15:45) and its contract
+    (signed 04-14 11:00), with another procedure type or complaint period."""
+    tender, contract = [json.loads(line) for line in
+                        (FIXTURES / "anomaly-contract-signed-during-standstill.jsonl").read_text(encoding="utf-8").splitlines()]
+    award = tender["data"]["awards"][0]
+    if method:
+        tender["data"]["procurementMethodType"] = method
+    if period_end:
+        award["complaintPeriod"]["endDate"] = period_end
+    if drop_period:
+        del award["complaintPeriod"]
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in (tender, contract)), encoding="utf-8")
+    return path
+
+
+def test_standstill_uses_the_published_complaint_period_and_days_after_award(tmp_path):
+    contract = only(flags(tmp_path, STANDSTILL, FIXTURES / "anomaly-contract-signed-during-standstill.jsonl")
+                    )["evidence"]["contracts"][0]
+    assert (contract["period_end_source"], contract["complaint_period_end"]) == ("published", "2025-04-20 12:45:00+00")
+    assert contract["standstill_days"] is None and contract["days_after_award"] == 4
+
+
+def test_standstill_published_period_beats_the_estimate_both_ways(tmp_path):
+    """A period that ended before the signature (here shortened to 3 days) is no breach, though the
+    10-day estimate says so; a defence procedure, which the estimate does not know, is checked on its own period."""
+    assert flags(fresh(tmp_path, "short"), STANDSTILL,
+                 standstill_variant(tmp_path, "short", period_end="2025-04-13T23:59:59+03:00")) == {}
+    defence = only(flags(fresh(tmp_path, "defence"), STANDSTILL,
+                         standstill_variant(tmp_path, "defence", method="simple.defense")))
+    assert defence["evidence"]["contracts"][0]["period_end_source"] == "published"
+    assert flags(fresh(tmp_path, "defence-none"), STANDSTILL,
+                 standstill_variant(tmp_path, "defence-none", method="simple.defense", drop_period=True)) == {}
+
+
+def test_standstill_estimate_when_the_award_publishes_no_period(tmp_path):
+    contract = only(flags(tmp_path, STANDSTILL, standstill_variant(tmp_path, "none", drop_period=True))
+                    )["evidence"]["contracts"][0]
+    assert (contract["period_end_source"], contract["standstill_days"], contract["estimated_period_end"]) == (
+        "estimated", 10, "2025-04-20")
     assert contract["days_after_award"] == 4
 
 
