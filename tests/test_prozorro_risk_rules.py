@@ -116,6 +116,38 @@ def test_contract_value_increase_reports_the_unit_price_rise_when_the_total_did_
     assert (item["tender_quantity"], item["contract_quantity"]) == (60000, 52800)
 
 
+def test_contract_value_increase_counts_the_amendments_of_an_ocds_contract(tmp_path):
+    """An OCDS amendment records a change made: it is in force (stored with no status, no OCDS
+    contract was ever "amended" for the rule)."""
+    ocid = "ocds-r9p1qf-0f3c9a71-2025-1187"
+    release = {
+        "ocid": ocid, "id": f"{ocid}-compiled", "date": "2025-09-30T12:00:00+06:00", "tag": ["compiled"],
+        "initiationType": "tender",
+        "parties": [{"id": "KG-INN-01512200910117", "name": "Бишкек шаарынын социалдык өнүктүрүү башкармалыгы",
+                     "roles": ["buyer", "procuringEntity"]},
+                    {"id": "KG-INN-02406201510239", "name": "ОсОО «Мээрим-Сервис»", "roles": ["supplier"]}],
+        "buyer": {"id": "KG-INN-01512200910117", "name": "Бишкек шаарынын социалдык өнүктүрүү башкармалыгы"},
+        "tender": {"id": "1187", "title": "Кызмат көрсөтүү: карыларды үйдө багуу", "status": "complete",
+                   "procurementMethod": "open", "mainProcurementCategory": "services",
+                   "value": {"amount": 110000, "currency": "KGS"},
+                   "items": [{"id": "1", "description": "Карыларды үйдө багуу кызматы",
+                              "classification": {"scheme": "CPV", "id": "85311000-2"}}]},
+        "awards": [{"id": "a1", "status": "active", "date": "2025-03-03T10:00:00+06:00",
+                    "value": {"amount": 100000, "currency": "KGS"},
+                    "suppliers": [{"id": "KG-INN-02406201510239", "name": "ОсОО «Мээрим-Сервис»"}]}],
+        "contracts": [{"id": "c1", "awardID": "a1", "status": "active", "dateSigned": "2025-03-10T10:00:00+06:00",
+                       "value": {"amount": 150000, "currency": "KGS"},
+                       "amendments": [{"id": "am1", "date": "2025-09-01T10:00:00+06:00",
+                                       "rationale": "Кызмат алуучулардын санынын көбөйүшү"}]}],
+    }
+    path = tmp_path / "kg.json"
+    path.write_text(json.dumps({"uri": "https://example.org/kg.json", "publishedDate": "2025-09-30T12:00:00+06:00",
+                                "version": "1.1", "releases": [release]}, ensure_ascii=False), encoding="utf-8")
+    flag = only(flags(tmp_path, "anomaly-contract-value-increase", path))
+    assert flag["ocid"] == ocid and flag["value"] == 50.0
+    assert flag["evidence"]["contracts"][0]["amendments"] == 1
+
+
 def test_contract_value_increase_threshold_is_a_parameter(tmp_path):
     fixture = FIXTURES / "anomaly-contract-value-increase-total.jsonl"
     assert flags(tmp_path, "anomaly-contract-value-increase", fixture, params={"max_increase_pct": 20}) == {}

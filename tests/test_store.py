@@ -141,6 +141,28 @@ def test_upgrade_moves_contract_objects_to_their_tender_and_drops_their_ocds_cop
         con.close()
 
 
+def test_upgrade_puts_ocds_amendments_in_force_and_leaves_prozorro_changes_alone(db_path):
+    """0012: earlier versions stored OCDS amendments without a status, so the rules reading the changes
+    in force never saw them; a ProZorro change keeps the status it was published with."""
+    raw = duckdb.connect(str(db_path))
+    assert migrate(raw, target=11) == 11
+    raw.execute("INSERT INTO process_keys VALUES ('ocds-r9p1qf-1', 1), ('ocds-be6bcu-UA-2025-01-01-000001-a', 2)")
+    for key, raw_key, change_id, status in (
+            (1, "kg:compiled_release:ocds-r9p1qf-1", "am1", None), (1, "kg:release_set:ocds-r9p1qf-1", "am2", None),
+            (1, "kg:record:ocds-r9p1qf-1", "am3", None),
+            (2, "prozorro:contract:0a1b", "ch1", "pending"), (2, "prozorro:contract:0a1b", "ch2", None)):
+        ocid = "ocds-r9p1qf-1" if key == 1 else "ocds-be6bcu-UA-2025-01-01-000001-a"
+        raw.execute("INSERT INTO contract_changes (ocid, process_key, raw_key, contract_id, change_id, status) "
+                    "VALUES (?, ?, ?, 'c1', ?, ?)", [ocid, key, raw_key, change_id, status])
+    raw.close()
+    con = connect(db_path)
+    try:
+        assert con.execute("SELECT change_id, status FROM contract_changes ORDER BY change_id").fetchall() == [
+            ("am1", "active"), ("am2", "active"), ("am3", "active"), ("ch1", "pending"), ("ch2", None)]
+    finally:
+        con.close()
+
+
 def test_an_upgrade_stopped_between_steps_completes_on_the_next_open(db_path):
     """A migration in steps (0010) whose first step was committed runs again from the start, cleanly."""
     raw = duckdb.connect(str(db_path))

@@ -134,7 +134,9 @@ FROM (SELECT ocid, process_key, raw_key, c.id AS contract_id, unnest(c.items) AS
 WHERE NOT pm_has_contract_object(contract_id);
 
 INSERT INTO contract_changes BY NAME
-SELECT ocid, process_key, raw_key, contract_id, am.id AS change_id, NULL AS status, pm_ts(am.date) AS date, NULL AS date_signed,
+-- an OCDS amendment records a change made to the contract: it is in force (ProZorro's 'active')
+SELECT ocid, process_key, raw_key, contract_id, am.id AS change_id, 'active' AS status, pm_ts(am.date) AS date,
+       NULL AS date_signed,
        pm_str(coalesce(am.rationale, am.description)) AS rationale, NULL AS rationale_types
 FROM (SELECT ocid, process_key, raw_key, c.id AS contract_id, unnest(c.amendments) AS am
       FROM (SELECT ocid, process_key, raw_key, unnest(t.contracts) AS c FROM oc_release))
