@@ -8,6 +8,7 @@ comparison figure), read from the flags table after a real load of the fixture.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from datetime import datetime, timedelta
@@ -293,3 +294,46 @@ def test_no_market_evidence_lists_the_twenty_latest_failures_and_counts_them_all
     assert listed[-1]["tender_public_id"] == evidence["tender_public_id"]  # ends with the most recent
     assert listed[0]["date"] > failed_on[0]  # the oldest failures are counted, not listed
     assert len(json.dumps(evidence, ensure_ascii=False)) < 32_767
+
+
+def test_non_competitive_award_never_sums_across_currencies(tmp_path):
+    """A direct contract of 348 000 UAH and a second one of 60 000 EUR: the flag's amount is the
+    hryvnia contract alone, and the euro one is counted (the sum was 408 000 'UAH')."""
+    rule = BY_ID["opportunity-non-competitive-social-award"]
+    source = rule.path.parent / "fixtures" / "opportunity-non-competitive-reporting-and-negotiation.jsonl"
+    report = json.loads(source.read_text(encoding="utf-8").splitlines()[0])
+    euro = copy.deepcopy(report["data"]["contracts"][0])
+    euro.update(id="9c1e2d3f4a5b6c7d8e9f0a1b2c3d4e5f", contractID=f"{report['data']['tenderID']}-c2")
+    euro["value"] = {"amount": 60000.0, "currency": "EUR", "valueAddedTaxIncluded": True, "amountNet": 60000.0}
+    report["data"]["contracts"].append(euro)
+    path = tmp_path / "two-currencies.jsonl"
+    path.write_text(json.dumps(report, ensure_ascii=False) + "\n", encoding="utf-8")
+    db = tmp_path / "currencies.duckdb"
+    load_into(db, [path])
+    assert not evaluate(db, [rule]).failed
+    with duckdb.connect(str(db), read_only=True) as con:
+        (value, evidence), = con.execute("SELECT value, evidence FROM flags WHERE rule_id = ?", [rule.id]).fetchall()
+    evidence = json.loads(evidence)
+    assert (value, evidence["amount"], evidence["currency"], evidence["deals_in_other_currencies"]) == (
+        348000.0, 348000.0, "UAH", 1)
+
+
+def test_incumbent_lock_in_totals_one_currency(tmp_path):
+    """Three years of the same supplier, the 2025 contract in euros: the total is the two hryvnia
+    contracts, the euro one counted apart (the total was 3 710 000 'UAH' with 1 240 000 euros in it)."""
+    rule = BY_ID["opportunity-incumbent-lock-in"]
+    source = rule.path.parent / "fixtures" / "opportunity-incumbent-three-years.jsonl"
+    documents = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    documents[1]["data"]["contracts"][0]["value"]["currency"] = "EUR"
+    path = tmp_path / "euro-year.jsonl"
+    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in documents), encoding="utf-8")
+    db = tmp_path / "lock-in.duckdb"
+    load_into(db, [path])
+    assert not evaluate(db, [rule], overrides={rule.id: {"as_of": "2026-11-20T12:00:00+02:00"}}).failed
+    with duckdb.connect(str(db), read_only=True) as con:
+        (value, evidence), = con.execute("SELECT value, evidence FROM flags WHERE rule_id = ?", [rule.id]).fetchall()
+    evidence = json.loads(evidence)
+    assert (value, evidence["amount"], evidence["currency"], evidence["wins_in_other_currencies"]) == (
+        2_470_000.0, 2_470_000.0, "UAH", 1)
+    assert [(w["amount"], w["currency"]) for w in evidence["wins"]] == [
+        (1_150_000.0, "UAH"), (1_240_000.0, "EUR"), (1_320_000.0, "UAH")]
