@@ -337,3 +337,32 @@ def test_incumbent_lock_in_totals_one_currency(tmp_path):
         2_470_000.0, 2_470_000.0, "UAH", 1)
     assert [(w["amount"], w["currency"]) for w in evidence["wins"]] == [
         (1_150_000.0, "UAH"), (1_240_000.0, "EUR"), (1_320_000.0, "UAH")]
+
+
+def test_coverage_gap_counts_a_purchase_for_its_delivery_region_however_spelled(tmp_path):
+    """Sumy's OST support bought by a national body in Kyiv and delivered to "Сумська обл.": Sumy is
+    served. The spelling did not match the canonical name, so the purchase counted for Kyiv and Sumy
+    showed a gap (and Kyiv none)."""
+    rule = BY_ID["opportunity-coverage-gap"]
+    source = rule.path.parent / "fixtures" / "opportunity-coverage-gap-all-regions-buy.jsonl"
+    documents = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    sumy_ost = next(d["data"] for d in documents if d["data"]["tenderID"] == "UA-2026-06-09-030308-a")
+    sumy_ost["procuringEntity"].update(
+        name="Центр громадського здоров'я МОЗ України",
+        identifier={"scheme": "UA-EDR", "id": "40524109", "legalName": "ДУ «Центр громадського здоров'я МОЗ України»"},
+        address={"streetAddress": "вул. Ярославська, 41", "locality": "м. Київ", "region": "м. Київ",
+                 "postalCode": "04071", "countryName": "Україна"})
+    for item in sumy_ost["items"]:
+        item["deliveryAddress"]["region"] = "Сумська обл."
+    path = tmp_path / "national-buyer.jsonl"
+    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in documents), encoding="utf-8")
+    db = tmp_path / "coverage.duckdb"
+    load_into(db, [path])
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT delivery_region FROM items WHERE ocid = ?",
+                           ["ocds-be6bcu-UA-2026-06-09-030308-a"]).fetchall() == [("Сумська область",)]
+    assert not evaluate(db, [rule], overrides={rule.id: {"as_of": "2026-11-20T12:00:00+02:00"}}).failed
+    with duckdb.connect(str(db), read_only=True) as con:
+        # Kyiv, where the body sits, buys OST support for no one of its own: that gap is real
+        assert con.execute("SELECT DISTINCT subject_id FROM flags WHERE rule_id = ?", [rule.id]).fetchall() == [
+            ("м. Київ",)]

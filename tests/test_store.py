@@ -163,6 +163,26 @@ def test_upgrade_puts_ocds_amendments_in_force_and_leaves_prozorro_changes_alone
         con.close()
 
 
+def test_upgrade_gives_stored_delivery_regions_their_canonical_name(db_path):
+    """0013: a delivery region stored as published ("Сумська обл.") gets the name the normalizer now
+    stores; one it does not know stays as it was."""
+    raw = duckdb.connect(str(db_path))
+    assert migrate(raw, target=12) == 12
+    raw.execute("INSERT INTO process_keys VALUES ('ocds-be6bcu-UA-2026-06-09-030308-a', 1)")
+    for item_id, region in (("i1", "Сумська обл."), ("i2", "  сумська   область "), ("i3", "Чуйская область"),
+                            ("i4", None), ("i5", "Сумська область")):
+        raw.execute("INSERT INTO items (ocid, process_key, raw_key, item_id, delivery_region) VALUES (?, 1, 'k', ?, ?)",
+                    ["ocds-be6bcu-UA-2026-06-09-030308-a", item_id, region])
+    raw.close()
+    con = connect(db_path)
+    try:
+        assert con.execute("SELECT item_id, delivery_region FROM items ORDER BY item_id").fetchall() == [
+            ("i1", "Сумська область"), ("i2", "Сумська область"), ("i3", "Чуйская область"), ("i4", None),
+            ("i5", "Сумська область")]
+    finally:
+        con.close()
+
+
 def test_an_upgrade_stopped_between_steps_completes_on_the_next_open(db_path):
     """A migration in steps (0010) whose first step was committed runs again from the start, cleanly."""
     raw = duckdb.connect(str(db_path))

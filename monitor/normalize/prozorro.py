@@ -125,8 +125,10 @@ SELECT ocid, process_key, raw_key, i.id AS item_id, i.relatedLot AS lot_id, pm_s
        list_filter(i.additionalClassifications, lambda c: c.scheme = 'ATC')[1].id AS atc,
        pm_money(i.quantity, masked) AS quantity, i.unit.code AS unit_code, i.unit.name AS unit_name,
        pm_money(i.unit.value.amount, masked) AS unit_value_amount, i.unit.value.currency AS unit_value_currency,
-       pm_str(i.deliveryAddress.region) AS delivery_region
-FROM (SELECT ocid, process_key, raw_key, masked, unnest(t.items) AS i FROM pz_tender);
+       -- the canonical name where the spelling is known ("Сумська обл." is Сумська область), else as published
+       coalesce(ra.region, pm_str(i.deliveryAddress.region)) AS delivery_region
+FROM (SELECT ocid, process_key, raw_key, masked, unnest(t.items) AS i FROM pz_tender)
+LEFT JOIN pm_region_alias ra ON ra.alias_key = pm_region_key(i.deliveryAddress.region);
 
 INSERT INTO bids BY NAME
 SELECT ocid, process_key, raw_key, b.id AS bid_id, lv.relatedLot AS lot_id, coalesce(lv.status, b.status) AS status,

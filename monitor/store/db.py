@@ -116,6 +116,10 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
             "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
         )
     for number, name, sql in migrations[version:target]:
+        if "pm_region" in sql:  # a migration that canonicalizes regions as the normalizer does (0013)
+            from monitor.normalize.common import install_macros
+
+            install_macros(con)
         *first_steps, last_step = _STEP.split(sql)
         for step in first_steps:
             with transaction(con):
