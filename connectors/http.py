@@ -29,7 +29,8 @@ from monitor import __version__
 
 log = structlog.get_logger(__name__)
 
-RETRY_STATUSES = frozenset({412, 429, 500, 502, 503, 504})
+# 412 (the SERVER_ID cookie), 429 and every server error but 501 (not implemented: asking again will not help)
+RETRY_STATUSES = frozenset({412, 429, *range(500, 600)}) - {501}
 
 
 @dataclasses.dataclass
@@ -63,11 +64,13 @@ def http2_available() -> bool:
 
 
 class HttpError(Exception):
-    """A request that failed for good (after retries, or with a status that is not retried)."""
+    """A request that failed: with a status that is not retried, or a body that was never JSON, or
+    (``exhausted``) every retry of a server fault, rate limit or network error failed, which says nothing
+    about the object and may pass."""
 
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+    def __init__(self, url: str, reason: str, status: int | None = None, exhausted: bool = False) -> None:
         super().__init__(f"{reason} ({url})")
-        self.url, self.reason, self.status = url, reason, status
+        self.url, self.reason, self.status, self.exhausted = url, reason, status, exhausted
 
 
 class NotFound(HttpError):
@@ -75,11 +78,12 @@ class NotFound(HttpError):
 
 
 class _Retryable(Exception):
-    """A response worth trying again; ``retry_after`` in seconds when the server said so."""
+    """A response worth trying again; ``retry_after`` in seconds when the server said so. ``of_the_server``:
+    a status that says the server could not answer (not a body that could not be read)."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, of_the_server: bool = True) -> None:
         super().__init__(reason)
-        self.retry_after = retry_after
+        self.retry_after, self.of_the_server = retry_after, of_the_server
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -163,7 +167,8 @@ class HttpClient:
             parsed = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             kind = response.headers.get("Content-Type", "?")
-            raise _Retryable(f"body is not JSON ({kind}, {len(response.content)} bytes): {exc}") from exc
+            raise _Retryable(f"body is not JSON ({kind}, {len(response.content)} bytes): {exc}",
+                             of_the_server=False) from exc
         return parsed, response.content.decode("utf-8", errors="replace")
 
     async def get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Any, str]:
@@ -183,10 +188,12 @@ class HttpClient:
                 with attempt:
                     return await self._attempt(url, params)
         except _Retryable as exc:
-            raise HttpError(url, f"gave up after {self.settings.max_attempts} attempts: {exc}") from exc
+            raise HttpError(url, f"gave up after {self.settings.max_attempts} attempts: {exc}",
+                            exhausted=exc.of_the_server) from exc
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             reason = str(exc) or type(exc).__name__
-            raise HttpError(url, f"gave up after {self.settings.max_attempts} attempts: {reason}") from exc
+            raise HttpError(url, f"gave up after {self.settings.max_attempts} attempts: {reason}",
+                            exhausted=True) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
 

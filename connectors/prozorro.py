@@ -74,6 +74,8 @@ class ProzorroFeed:
         except NotFound:
             return FetchedRecord("prozorro", url, None, "listed in the feed but GET returned 404 (removed or hidden)")
         except HttpError as exc:
+            if exc.exhausted:  # the server or the network, not the object: the page fails and is read again
+                raise
             return FetchedRecord("prozorro", url, None, f"could not be fetched: {exc.reason}")
         data = document.get("data") if isinstance(document, dict) else None
         if not isinstance(data, dict) or data.get("id") != object_id:
@@ -102,6 +104,12 @@ class ProzorroFeed:
                 return
             skip = self.known(self.kind, listed)
             wanted = [object_id for object_id, _ in listed if object_id not in skip]
-            records = list(await asyncio.gather(*(self._fetch(object_id) for object_id in wanted)))
+            # every fetch ends before the page is judged; an object the server failed to give after every
+            # retry fails the page (and the run): its cursor is not committed, so the next run reads it again
+            fetched = await asyncio.gather(*(self._fetch(object_id) for object_id in wanted), return_exceptions=True)
+            failures = [r for r in fetched if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]
+            records = list(fetched)
             offset = str(feed["next_page"]["offset"])
             yield Page(records, offset, listed=len(listed), known=len(listed) - len(wanted))

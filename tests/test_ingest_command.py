@@ -295,6 +295,28 @@ def test_a_bad_object_is_quarantined_with_its_url_and_the_run_completes(api, ing
     assert run["status"] == "complete" and run["counts"]["quarantined"] == 1 and run["counts"]["new"] == 1
 
 
+def test_an_object_the_server_keeps_failing_fails_the_run_and_is_read_on_the_next(api, ingest, query) -> None:
+    """A spell of 503s on one object of the second page: the first page stays committed, the run fails
+    (exit 1) with its cursor before the failed page, nothing is quarantined; the next run, the server
+    well again, stores the object. The object used to be quarantined, the cursor moved past it and the
+    run reported success: the tender was lost until it changed."""
+    api.feed = {None: listing((M_ID, M_DATE), offset=O1), O1: listing((L_ID, L_DATE), offset=O2),
+                O2: end_of_feed(O2)}
+    api.objects = {M_ID: envelope(MICROSCOPES_DOC), L_ID: lambda: httpx.Response(503)}
+    code, out, err = ingest(SOURCE, "--full")
+    assert code == 1 and "ingest failed" in out
+    assert query("SELECT tender_id FROM processes") == [(M_ID,)]
+    assert query("SELECT count(*) FROM quarantine") == [(0,)]
+    assert stored_cursor(query) == O1
+    run = runs(query)[-1]
+    assert run["status"] == "failed" and L_ID in run["error"] and "503" in run["error"]
+    api.objects[L_ID] = envelope(LIFT_DOC)
+    code, out, err = ingest(SOURCE)
+    assert code == 0, err
+    assert sorted(query("SELECT tender_id FROM processes")) == sorted([(M_ID,), (L_ID,)])
+    assert stored_cursor(query) == O2
+
+
 # --- --limit, --since, environment, unknown sources ------------------------------------------------
 
 
