@@ -74,7 +74,7 @@ def source_config(settings: Settings) -> SourceConfig:
     unknown = set(http_table) - known
     if unknown:
         raise ConfigError(f"[http]: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-    http = HttpSettings(**http_table)
+    http = HttpSettings(**{key: _http_value(key, value) for key, value in http_table.items()})
     if http.http2 and not http2_available():
         raise ConfigError(HTTP2_MISSING)
     prozorro = _table(raw, "prozorro")
@@ -86,14 +86,48 @@ def source_config(settings: Settings) -> SourceConfig:
     for index, publisher in enumerate(publishers):
         if not isinstance(publisher, dict) or not publisher.get("name") or not publisher.get("url"):
             raise ConfigError(f"[[ocds.publishers]] #{index + 1}: needs name and url")
+    api_url = os.environ.get("MONITOR_PROZORRO_API_URL") or prozorro.get("api_url", DEFAULT_API_URL)
+    if not isinstance(api_url, str) or not api_url.startswith(("http://", "https://")):
+        raise ConfigError(f"[prozorro] api_url (or MONITOR_PROZORRO_API_URL) must be an http(s) URL, not {api_url!r}")
     return SourceConfig(
         http=http,
-        prozorro_api_url=os.environ.get("MONITOR_PROZORRO_API_URL") or prozorro.get("api_url", DEFAULT_API_URL),
+        prozorro_api_url=api_url,
         prozorro_feeds=list(feeds),
-        since_days=float(prozorro.get("since_days", 7)),
-        page_limit=int(prozorro.get("page_limit", 500)),
+        since_days=_number("[prozorro] since_days", prozorro.get("since_days", 7), minimum=0),
+        page_limit=int(_number("[prozorro] page_limit", prozorro.get("page_limit", 500), minimum=1, maximum=1000,
+                               whole=True)),
         publishers=list(publishers),
     )
+
+
+def _number(name: str, value: Any, *, minimum: float, maximum: float | None = None, whole: bool = False,
+            above: bool = False) -> float:
+    """``value`` as a number in range, else a ConfigError naming the setting."""
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not float(value).is_integer()):
+        raise ConfigError(f"{name} must be {kind}, not {value!r}")
+    if value < minimum or (above and value == minimum) or (maximum is not None and value > maximum):
+        bounds = f"above {minimum:g}" if above else f"at least {minimum:g}"
+        raise ConfigError(f"{name} must be {kind} {bounds}" + (f" and at most {maximum:g}" if maximum else "")
+                          + f", not {value!r}")
+    return value
+
+
+def _http_value(key: str, value: Any) -> Any:
+    """An ``[http]`` setting checked against its kind: text, true/false, or a positive number."""
+    default = getattr(HttpSettings, key)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"[http] {key} must be true or false, not {value!r}")
+        return value
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"[http] {key} must be text, not {value!r}")
+        return value
+    if isinstance(default, int):
+        return int(_number(f"[http] {key}", value, minimum=1, whole=True))
+    # a timeout or a rate of 0 would never let a request go (the run would hang); waits may be 0
+    return _number(f"[http] {key}", value, minimum=0, above=key in ("timeout", "connect_timeout", "rate_limit"))
 
 
 def check_names(config: SourceConfig, names: list[str]) -> None:

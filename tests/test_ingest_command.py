@@ -507,3 +507,25 @@ def test_http2_without_the_h2_package_is_a_clear_error(router, ingest, config, m
     assert code == 2
     assert "procurement-monitor[http2]" in err and "http2 = false" in err and "Traceback" not in err
     assert len(router.calls) == 0
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    (("concurrency = 4", "concurrency = 0"), "[http] concurrency"),      # hung for ever, deaf to SIGTERM
+    (("rate_limit = 1000", "rate_limit = 0"), "[http] rate_limit"),      # division by zero, exit 1
+    (("rate_limit = 1000", 'rate_limit = 1000\ntimeout = "slow"'), "[http] timeout"),
+    (("max_attempts = 2", "max_attempts = 2.5"), "[http] max_attempts"),
+    (("contact = \"ingest-tests@example.org\"", "contact = 7"), "[http] contact"),
+    (("page_limit = 100", 'page_limit = "many"'), "[prozorro] page_limit"),
+    (("page_limit = 100", "page_limit = 5000"), "[prozorro] page_limit"),
+    (("page_limit = 100", 'page_limit = 100\nsince_days = "x"'), "[prozorro] since_days"),
+    (("page_limit = 100", 'page_limit = 100\napi_url = "ftp://127.0.0.1/api/2.5"'), "[prozorro] api_url"),
+])
+def test_a_bad_setting_is_bad_input_naming_it(router, ingest, config, change, named) -> None:
+    """Exit 2 with the setting's name, before any request; these crashed with a traceback (exit 1), or
+    hung (concurrency 0), or retried an ftp:// URL for a minute."""
+    old, new = change
+    assert old in CONFIG
+    config.write_text(CONFIG.replace(old, new), encoding="utf-8")
+    code, out, err = ingest(SOURCE, "--full")
+    assert code == 2 and named in err and "Traceback" not in err, err
+    assert len(router.calls) == 0
