@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from monitor.reference import regions_csv
+from monitor.reference import install_region_aliases
 
 # ProZorro masks restricted tenders for anonymous readers: strings become "Приховано"/"Hidden",
 # numbers 0.0 and dates 1970-01-01 (openprocurement.api mask.py). Those values must not count.
@@ -31,8 +31,6 @@ CREATE OR REPLACE TEMP MACRO pm_org_id(scheme, ident) AS
     CASE WHEN pm_str(ident) IS NULL THEN NULL
          WHEN pm_str(scheme) IS NULL THEN trim(ident)
          ELSE trim(scheme) || '-' || trim(ident) END;
-CREATE OR REPLACE TEMP MACRO pm_region_key(x) AS
-    lower(regexp_replace(trim(x), '\\s+', ' ', 'g'));
 -- A ProZorro contract object (from the contracts feed) is the contract: the copies of it in its tender
 -- (slim) and in an OCDS release of its process are left out.
 CREATE OR REPLACE TEMP MACRO pm_has_contract_object(p_contract_id) AS
@@ -43,9 +41,4 @@ CREATE OR REPLACE TEMP MACRO pm_has_contract_object(p_contract_id) AS
 def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     """Create the temp macros and the region alias table on this connection (idempotent)."""
     con.execute(_MACROS)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE pm_region_alias AS "
-        "SELECT DISTINCT pm_region_key(alias) AS alias_key, region "
-        "FROM read_csv(?, header = true, all_varchar = true)",
-        [str(regions_csv())],
-    )
+    install_region_aliases(con)

@@ -23,6 +23,7 @@ import duckdb
 import structlog
 
 from monitor.lock import read_holder
+from monitor.reference import install_region_aliases
 
 log = structlog.get_logger(__name__)
 
@@ -115,11 +116,9 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
         )
+    if version < target:  # a migration may canonicalize stored regions as the normalizer does (0013)
+        install_region_aliases(con)
     for number, name, sql in migrations[version:target]:
-        if "pm_region" in sql:  # a migration that canonicalizes regions as the normalizer does (0013)
-            from monitor.normalize.common import install_macros
-
-            install_macros(con)
         *first_steps, last_step = _STEP.split(sql)
         for step in first_steps:
             with transaction(con):
