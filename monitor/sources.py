@@ -114,7 +114,8 @@ def _number(name: str, value: Any, *, minimum: float, maximum: float | None = No
 
 
 def _http_value(key: str, value: Any) -> Any:
-    """An ``[http]`` setting checked against its kind: text, true/false, or a positive number."""
+    """An ``[http]`` setting checked against its kind: text, true/false, a whole number from 1, or a number
+    from 0 (above 0 for the timeouts and the rate)."""
     default = getattr(HttpSettings, key)
     if isinstance(default, bool):
         if not isinstance(value, bool):

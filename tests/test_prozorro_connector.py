@@ -285,7 +285,7 @@ def test_object_the_server_fails_to_give_after_retries_fails_the_page(mock) -> N
 
 
 @pytest.mark.parametrize("status", [520, 507])
-def test_every_server_error_is_retried_but_not_implemented(mock, status) -> None:
+def test_every_server_error_but_501_is_retried(mock, status) -> None:
     """Cloudflare's 520-524 and the like are server faults as 502 is; 501 says asking again is no use."""
     flaky = FEED_PAGE["data"][0]["id"]
     feed = {None: listing((flaky, "2027-01-01T00:00:00+02:00"), offset="9.0"), "9.0": empty_page("9.0")}
