@@ -110,6 +110,22 @@ def test_flag_command_and_rules_list(db, capsys):
     assert r018.split()[:6] == ["cardinal-r018-single-bid", "anomaly", "medium", "process", "Cardinal", "R018"]
 
 
+def test_rules_list_of_invalid_rule_files_is_bad_input(tmp_path, monkeypatch, capsys):
+    """Like `monitor rules check`: every problem on stderr, exit 2 (bad input), no listing."""
+    folder = tmp_path / "flags"
+    folder.mkdir()
+    write_rule(folder, "good", "SELECT ocid AS subject_id FROM processes")
+    bad = write_rule(folder, "writes", "DELETE FROM processes")
+    monkeypatch.setattr("monitor.flags.rules.DEFAULT_DIR", folder)
+    assert main(["rules", "list"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"{bad}:7: query: the query must be a read-only SELECT, not DELETE" in captured.err
+    assert "monitor rules check" in captured.err
+    assert main(["rules", "check", str(folder)]) == 2  # the two commands agree
+    assert f"{bad}:7: query: the query must be a read-only SELECT, not DELETE" in capsys.readouterr().err
+
+
 @pytest.mark.flags_after_store
 def test_load_evaluates_the_flags_and_they_are_readable_through_monitor_query(tmp_path, capsys):
     db = tmp_path / "flags.duckdb"

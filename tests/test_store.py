@@ -357,6 +357,57 @@ def test_query_table_format(loaded, run_cli):
     assert lines[-1] == "(2 rows)"
 
 
+RANGE_250 = "SELECT range AS n FROM range(250)"
+
+
+def table_rows(out: str) -> tuple[list[str], str]:
+    """The data lines of a table (after the header and its rule) and its footer."""
+    lines = out.splitlines()
+    return lines[2:-1], lines[-1]
+
+
+def test_query_table_says_when_more_rows_exist_than_it_shows(loaded, run_cli):
+    code, out, _ = run_cli("--db", loaded, "query", RANGE_250)
+    assert code == 0
+    rows, footer = table_rows(out)
+    assert [r.strip() for r in rows] == [str(n) for n in range(100)]
+    assert footer == "(first 100 rows shown; more exist — use --limit 0 for all, or --format csv/json)"
+
+
+@pytest.mark.parametrize(("limit", "shown", "footer"), [
+    ("3", 3, "(first 3 rows shown; more exist — use --limit 0 for all, or --format csv/json)"),
+    ("1", 1, "(first 1 row shown; more exist — use --limit 0 for all, or --format csv/json)"),
+    ("250", 250, "(250 rows)"),  # exactly all of them: nothing more to tell
+    ("0", 250, "(250 rows)"),  # 0: no limit
+], ids=["fewer", "one", "exactly-all", "zero-is-all"])
+def test_query_table_limit(loaded, run_cli, limit, shown, footer):
+    code, out, _ = run_cli("--db", loaded, "query", "--limit", limit, RANGE_250)
+    assert code == 0
+    rows, last = table_rows(out)
+    assert [r.strip() for r in rows] == [str(n) for n in range(shown)]
+    assert last == footer
+
+
+def test_query_negative_limit_is_a_usage_error(loaded, run_cli):
+    code, out, err = run_cli("--db", loaded, "query", "--limit", "-5", RANGE_250)
+    assert code == 2
+    assert out == ""
+    assert "Invalid value for '--limit': -5" in err
+
+
+def test_query_csv_and_json_print_every_row_unless_limited(loaded, run_cli):
+    code, out, _ = run_cli("--db", loaded, "query", "--format", "csv", RANGE_250)
+    assert code == 0 and out.splitlines() == ["n"] + [str(n) for n in range(250)]
+    code, out, _ = run_cli("--db", loaded, "query", "--format", "json", RANGE_250)
+    assert code == 0 and json.loads(out) == [{"n": n} for n in range(250)]
+    code, out, _ = run_cli("--db", loaded, "query", "--format", "csv", "--limit", "3", RANGE_250)
+    assert code == 0 and out.splitlines() == ["n", "0", "1", "2"]
+    code, out, _ = run_cli("--db", loaded, "query", "--format", "json", "--limit", "2", RANGE_250)
+    assert code == 0 and json.loads(out) == [{"n": 0}, {"n": 1}]
+    code, out, _ = run_cli("--db", loaded, "query", "--format", "csv", "--limit", "0", RANGE_250)
+    assert code == 0 and len(out.splitlines()) == 251
+
+
 def test_query_syntax_error_exits_2(loaded, run_cli):
     code, _, err = run_cli("--db", loaded, "query", "SELEC nonsense")
     assert code == 2

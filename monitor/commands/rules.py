@@ -9,6 +9,7 @@ import click
 
 from monitor.classify.categories import DEFAULT_DIR as CATEGORY_DIR
 from monitor.classify.categories import CategoryError, category_files, load_categories
+from monitor.cli import BadInput
 from monitor.commands.flag import known_categories
 from monitor.flags.examples import run_examples
 from monitor.flags.rules import DEFAULT_DIR as FLAG_DIR
@@ -45,8 +46,10 @@ def list_rules(kind: str | None) -> None:
     """Every flag rule with its kind, severity, subject and references."""
     try:
         loaded = load_rules(known_categories=known_categories())
-    except RuleError as exc:
-        raise click.ClickException("rule files are invalid; run monitor rules check\n" + str(exc)) from exc
+    except RuleError as exc:  # bad input, reported as `rules check` does: every problem, exit 2
+        for problem in dict.fromkeys(exc.problems):
+            click.echo(problem, err=True)
+        raise BadInput("rule files are invalid (problems above); monitor rules check validates them") from exc
     shown = [r for r in loaded if kind is None or r.kind == kind]
     width = max((len(r.id) for r in shown), default=10)
     click.echo(f"{'id':<{width}}  {'kind':<11} {'severity':<8} {'subject':<16} references / title")
