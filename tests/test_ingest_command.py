@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from conftest import LIFT_REPAIR, MICROSCOPES, body, mutated, read_json
+from conftest import LIFT_REPAIR, MICROSCOPES, body, mutated, read_json, write_rule
 
 from monitor.runs import ABANDONED, finish_run, record_starts, start_run
 from monitor.store import connect
@@ -417,6 +417,35 @@ def test_a_failing_feed_exits_1_and_keeps_the_last_committed_cursor(api, ingest,
     assert run["last_cursor"] == {SOURCE: O1}
     assert run["counts"]["new"] == 1
     assert code == 1, f"a failed ingest must exit 1, got {code}"
+
+
+# --- a flag rule failing after the records are stored ----------------------------------------------
+
+
+@pytest.mark.flags_after_store
+def test_a_flag_rule_failing_at_run_time_exits_1_after_the_records_cursor_and_other_flags_are_stored(
+        api, ingest, query, tmp_path, monkeypatch) -> None:
+    rules = tmp_path / "flag-rules"
+    rules.mkdir()
+    write_rule(rules, "every-process", "SELECT ocid AS subject_id, ocid FROM processes")
+    # valid SQL that fails only on the data: an ocid is not a number
+    write_rule(rules, "broken-cast", "SELECT ocid AS subject_id, ocid, ocid::INTEGER AS value FROM processes")
+    monkeypatch.setattr("monitor.flags.rules.DEFAULT_DIR", rules)
+    api.serve_real_tenders()
+    code, out, err = ingest(SOURCE, "--full")
+    assert code == 1, err[-3000:]
+    assert "ingest complete: 2 new, 0 updated" in out
+    assert "the data is stored, but rule broken-cast failed" in out
+    [line] = [json.loads(e) for e in err.splitlines()
+              if e.startswith("{") and json.loads(e)["event"].startswith("flag rules failed")]
+    assert line["level"] == "error" and line["failed_rules"] == ["broken-cast"]
+    assert line["errors"]["broken-cast"].startswith("Conversion Error")
+    assert query("SELECT count(*) FROM processes") == [(2,)]
+    assert stored_cursor(query) == O2
+    assert query("SELECT rule_id, count(*) FROM flags GROUP BY ALL") == [("every-process", 2)]
+    assert query("SELECT status FROM rule_runs WHERE rule_id = 'broken-cast'") == [("failed",)]
+    (run,) = runs(query)
+    assert run["status"] == "complete" and run["error"] is None  # the run's status is about the data
 
 
 # --- a cursor the server rejects -------------------------------------------------------------------

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 import duckdb
 import pytest
 
+from monitor.store import connect
+from monitor.store.db import migrate
 from conftest import (
     HEAT_CONTRACT,
     LIFT_REPAIR,
@@ -23,6 +25,7 @@ from conftest import (
     summary,
     write_json,
     write_lines,
+    write_rule,
 )
 
 UTC = timezone.utc
@@ -422,6 +425,80 @@ def test_complaints_count_adds_tender_award_qualification_and_cancellation_compl
     assert query("SELECT complaints_count FROM awards") == [(1,)]
 
 
+TWO_LOTS = PROZORRO / "tender-aboveThreshold-complete-2lots.json"
+
+
+def _second_lot_cancelled(t: dict) -> None:
+    """The two-lot tender with its second lot cancelled on its own (cancellationOf "lot"), as ProZorro
+    publishes a tender cancelled lot by lot: the lot's status is cancelled, its award and contract are
+    gone, the tender's status still follows its other lot (complete). An earlier cancellation of the
+    same lot that the review body did not let through (unsuccessful) and a tender-level one still in
+    draft carry other reasons."""
+    second = t["lots"][1]["id"]
+    t["lots"][1]["status"] = "cancelled"
+    dropped = [a["id"] for a in t["awards"] if a["lotID"] == second]
+    t["awards"] = [a for a in t["awards"] if a["lotID"] != second]
+    t["contracts"] = [c for c in t["contracts"] if c["awardID"] not in dropped]
+    t["cancellations"] = [
+        {"id": "8e1c0a3f2b7d4c59a1e6f0b2c3d4e5f6", "status": "unsuccessful", "reasonType": "noDemand",
+         "reason": "Відсутність подальшої потреби", "cancellationOf": "lot", "relatedLot": second,
+         "date": "2027-01-24T00:00:00+02:00"},
+        {"id": "9f2d1b4a3c8e4d6ab2f7a1c3d4e5f607", "status": "active", "reasonType": "expensesCut",
+         "reason": "Скорочення видатків на закупівлю", "cancellationOf": "lot", "relatedLot": second,
+         "date": "2027-01-28T00:00:00+02:00"},
+        {"id": "a03e2c5b4d9f4e7bc3a8b2d4e5f60718", "status": "draft", "reasonType": "noOffer",
+         "reason": "Подано менше двох тендерних пропозицій", "cancellationOf": "tender",
+         "date": "2027-01-29T00:00:00+02:00"},
+    ]
+
+
+def test_a_lot_cancelled_on_its_own_keeps_its_reason_and_the_tender_none(tmp_path, load_once, query, query_one):
+    """A lot cancellation's reasonType goes on that lot; processes.cancellation_reason_type keeps meaning
+    the active cancellation of the whole tender, so it stays empty here."""
+    tender = mutated(TWO_LOTS, _second_lot_cancelled)
+    first, second = (lot["id"] for lot in tender["lots"])
+    assert load_once(write_json(tmp_path / "lot-cancelled.json", {"data": tender}))[0] == 0
+    assert query_one("SELECT status, cancellations_count, cancellation_reason_type FROM processes") == (
+        "complete", 3, None)
+    assert query("SELECT lot_id, status, cancellation_reason_type FROM lots ORDER BY lot_id") == sorted([
+        (first, "complete", None), (second, "cancelled", "expensesCut")])
+
+
+def test_a_tender_cancelled_as_a_whole_gives_its_reason_to_the_tender_not_its_lots(load_once, query, query_one):
+    assert load_once(PROZORRO / "tender-esco-cancelled.json")[0] == 0
+    assert query_one("SELECT status, cancellation_reason_type FROM processes") == ("cancelled", "expensesCut")
+    assert query("SELECT status, cancellation_reason_type FROM lots") == [("active", None)]
+
+
+def test_upgrade_gives_the_stored_cancelled_lots_their_reason(db_path):
+    """0015: lots stored before had no reason; the cancelled ones get it from their raw record (in the
+    API envelope or bare), the others keep none."""
+    enveloped = mutated(TWO_LOTS, _second_lot_cancelled)
+    bare = mutated(TWO_LOTS, _second_lot_cancelled)
+    bare["id"] = "0b1c2d3e4f5a4b6c8d7e9f0a1b2c3d4e"
+    bare["cancellations"][1]["reasonType"] = "noOffer"
+    first, second = (lot["id"] for lot in enveloped["lots"])
+    raw = duckdb.connect(str(db_path))
+    assert migrate(raw, target=14) == 14
+    for key, (record, text) in enumerate(((enveloped, json.dumps({"data": enveloped}, ensure_ascii=False)),
+                                          (bare, json.dumps(bare, ensure_ascii=False))), start=1):
+        ocid = f"ocds-be6bcu-{record['tenderID']}-{key}"
+        raw.execute("INSERT INTO raw_records VALUES ('prozorro', 'tender', ?, ?, now(), now(), 'sha', 'old.json', ?)",
+                    [record["id"], ocid, text])
+        for lot in record["lots"]:
+            raw.execute("INSERT INTO lots (ocid, process_key, raw_key, lot_id, status) VALUES (?, ?, ?, ?, ?)",
+                        [ocid, key, f"prozorro:tender:{record['id']}", lot["id"], lot["status"]])
+    raw.close()
+    con = connect(db_path)
+    try:
+        assert con.execute("SELECT process_key, lot_id, status, cancellation_reason_type FROM lots "
+                           "ORDER BY process_key, lot_id").fetchall() == sorted([
+            (1, first, "complete", None), (1, second, "cancelled", "expensesCut"),
+            (2, first, "complete", None), (2, second, "cancelled", "noOffer")])
+    finally:
+        con.close()
+
+
 # --- things that are not records ---------------------------------------------------------------
 
 
@@ -482,6 +559,81 @@ def test_run_is_recorded_with_counts(load_once, query):
     assert (command, status, error) == ("load", "complete", None)
     counts = json.loads(counts)
     assert (counts["new"], counts["skipped"], counts["quarantined"], counts["files"]) == (2, 1, 0, 3)
+
+
+# --- the after-store step ([pipeline] after_store): classification, then the flag rules -------------
+
+EVERY_PROCESS = "SELECT ocid AS subject_id, ocid FROM processes"
+BROKEN_CAST = "SELECT ocid AS subject_id, ocid, ocid::INTEGER AS value FROM processes"  # fails on the data
+
+
+def log_events(stderr: str) -> list[dict]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def flag_rules(tmp_path, monkeypatch):
+    """rules/flags/ replaced by a folder of the test's rules."""
+    folder = tmp_path / "flag-rules"
+    folder.mkdir()
+    monkeypatch.setattr("monitor.flags.rules.DEFAULT_DIR", folder)
+    return folder
+
+
+@pytest.mark.flags_after_store
+def test_a_flag_rule_failing_at_run_time_exits_1_after_the_records_and_the_other_flags_are_stored(
+        load, flag_rules, query):
+    write_rule(flag_rules, "every-process", EVERY_PROCESS)
+    write_rule(flag_rules, "broken-cast", BROKEN_CAST)
+    code, out, err = load(MICROSCOPES, LIFT_REPAIR)
+    assert code == 1, err[-3000:]
+    assert summary(out)["new"] == 2
+    assert "the data is stored, but rule broken-cast failed" in out
+    [line] = [e for e in log_events(err) if e["event"].startswith("flag rules failed")]
+    assert line["level"] == "error" and line["failed_rules"] == ["broken-cast"]
+    assert line["errors"]["broken-cast"].startswith("Conversion Error")
+    assert query("SELECT count(*) FROM processes") == [(2,)]
+    assert query("SELECT rule_id, count(*) FROM flags GROUP BY ALL") == [("every-process", 2)]
+    assert query("SELECT rule_id, status FROM rule_runs ORDER BY rule_id") == [("broken-cast", "failed"),
+                                                                               ("every-process", "ok")]
+    assert query("SELECT command, status FROM runs") == [("load", "complete")]  # the data is complete
+
+    write_rule(flag_rules, "broken-cast", EVERY_PROCESS.replace("AS subject_id", "|| '-again' AS subject_id"))
+    code, out, err = load(MICROSCOPES, LIFT_REPAIR)  # the rule repaired: quiet again
+    assert code == 0, err[-3000:]
+    assert "the data is stored, but" not in out
+    assert query("SELECT rule_id, count(*) FROM flags GROUP BY ALL ORDER BY 1") == [("broken-cast", 2),
+                                                                                    ("every-process", 2)]
+
+
+@pytest.mark.flags_after_store
+def test_invalid_rule_files_after_a_load_exit_2_with_the_summary_and_the_records_stored(load, flag_rules, query):
+    write_rule(flag_rules, "writes", "DELETE FROM processes")  # rejected when the rules are read
+    code, out, err = load(LIFT_REPAIR)
+    assert code == 2, err[-3000:]
+    assert summary(out)["new"] == 1
+    assert "the data is stored, but the flag rules were not evaluated (rule files are invalid)" in out
+    [line] = [e for e in log_events(err) if e["event"].startswith("flag rules not evaluated")]
+    assert line["level"] == "error" and "writes.yaml:7: query:" in line["error"]
+    assert query("SELECT count(*) FROM processes") == [(1,)]
+
+
+@pytest.mark.flags_after_store
+def test_a_classification_failing_exits_1_and_the_flags_still_run(load, flag_rules, query, monkeypatch):
+    write_rule(flag_rules, "every-process", EVERY_PROCESS)
+
+    def broken(con, **kwargs):
+        raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 1.0 GiB")
+
+    monkeypatch.setattr("monitor.commands.classify.classify_changed", broken)
+    code, out, err = load(LIFT_REPAIR)
+    assert code == 1, err[-3000:]
+    assert summary(out)["new"] == 1
+    assert "the data is stored, but the classification failed" in out
+    [line] = [e for e in log_events(err) if e["event"].startswith("classification failed")]
+    assert line["level"] == "error" and "Out of Memory" in line["error"]
+    assert query("SELECT count(*) FROM processes") == [(1,)]
+    assert query("SELECT rule_id, count(*) FROM flags GROUP BY ALL") == [("every-process", 1)]
 
 
 def test_a_newer_mention_without_address_or_kind_keeps_what_an_older_one_said(tmp_path, run_cli):

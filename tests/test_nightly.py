@@ -14,6 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import write_rule
+
 from monitor.config import load_settings
 from monitor.lock import hold_lock
 from monitor.nightly import run_nightly
@@ -195,3 +197,26 @@ def test_sigterm_stops_after_the_page_in_flight_and_records_incomplete(tmp_path,
     assert any(line["event"].startswith("stop requested") for line in log_lines(err))
     assert runs(db_path)[0][:2] == ("nightly", "incomplete")
     assert count(db_path, "SELECT count(*) FROM processes") == summary["sources"]["prozorro-tenders"]["new"]
+
+
+@pytest.mark.flags_after_store
+def test_a_rule_failing_at_run_time_exits_1_after_storing_the_data_and_the_other_rules_flags(
+        run_cli, db_path, config, server, tmp_path, monkeypatch):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    write_rule(rules, "every-process", "SELECT ocid AS subject_id, ocid FROM processes")
+    # valid SQL that fails only on the data: an ocid is not a number
+    write_rule(rules, "broken-cast", "SELECT ocid AS subject_id, ocid, ocid::INTEGER AS value FROM processes")
+    monkeypatch.setattr("monitor.flags.rules.DEFAULT_DIR", rules)
+    code, out, err = run_cli("--db", db_path, "--config", config, "nightly")
+    assert code == 1, err[-3000:]
+    summary = finished_line(err)
+    assert summary["level"] == "error" and summary["status"] == "failed" and summary["exit_code"] == 1
+    assert summary["flags"]["failed_rules"] == ["broken-cast"]
+    assert "rule broken-cast: Conversion Error" in summary["error"]
+    assert {s["status"] for s in summary["sources"].values()} == {"complete"}
+    assert count(db_path, "SELECT count(*) FROM processes") == 60
+    assert count(db_path, "SELECT count(*) FROM flags WHERE rule_id = 'every-process'") == 60
+    assert count(db_path, "SELECT count(*) FROM flags WHERE rule_id = 'broken-cast'") == 0
+    [(command, status, counts, error)] = runs(db_path)
+    assert (command, status) == ("nightly", "failed") and "broken-cast" in error

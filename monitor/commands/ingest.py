@@ -151,15 +151,17 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
             raise
         status, summary, totals = outcome.status, outcome.summary, outcome.totals
         finish_run(con, run_id, status, summary, last_cursor=outcome.cursors, error=outcome.errors)
-        after_store(con, app.settings)
+        after = after_store(con, app.settings)
     log.info("ingest finished", status=status, **{k: v for k, v in summary.items() if k != "sources"})
     click.echo(
         f"ingest {status}: {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "
         f"{totals.quarantined} quarantined, {outcome.retries} retries, {outcome.requests} requests "
         f"in {outcome.seconds:.1f} s{restart_note(outcome.results)}"
     )
-    if status == "failed":
-        raise click.exceptions.Exit(1)
+    if after.failed:  # classification or a flag rule failed after the data was committed
+        click.echo(after.note())
+    if status == "failed" or after.failed:
+        raise click.exceptions.Exit(max(1 if status == "failed" else 0, after.exit_code))
 
 
 async def _run(con, config, names, start_at, full, limit, *, resume: bool, stop_event: threading.Event | None,

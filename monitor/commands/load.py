@@ -28,7 +28,7 @@ from monitor.loading.files import (
 )
 from monitor.lock import hold_lock
 from monitor.logs import show_progress
-from monitor.pipeline import after_store
+from monitor.pipeline import AfterStore, after_store
 from monitor.runs import finish_run, start_run
 from monitor.store import connect
 from monitor.store.records import BatchCounts, store_batch
@@ -71,7 +71,7 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
     arguments = shlex.join(["load", *paths, "--format", data_format])
     with hold_lock(settings.db_path, arguments):  # never beside a nightly run or an ingest (exit 3)
         try:
-            summary = _load_files(settings, files, options, arguments)
+            summary, after = _load_files(settings, files, options, arguments)
         except InputError as exc:  # a whole file refused mid-load (the run is recorded as failed)
             raise BadInput(str(exc)) from exc
     log.info("load finished", **summary)
@@ -80,10 +80,15 @@ def load(app, paths: tuple[str, ...], data_format: str, ocds_source: str) -> Non
         f"{summary['unchanged']} unchanged, {summary['older']} older than stored, {summary['skipped']} skipped, "
         f"{summary['quarantined']} quarantined in {summary['seconds']:.1f} s"
     )
+    if after.failed:  # classification or a flag rule failed after the data was committed
+        click.echo(after.note())
+        raise click.exceptions.Exit(after.exit_code)
 
 
-def _load_files(settings: Settings, files: list[Path], options: ReadOptions, arguments: str) -> dict:
-    """Store the files' records in one recorded run, then classify and flag; return the summary."""
+def _load_files(settings: Settings, files: list[Path], options: ReadOptions,
+                arguments: str) -> tuple[dict, AfterStore]:
+    """Store the files' records in one recorded run, then classify and flag; return the summary and what
+    failed after the store."""
     con = connect(settings.db_path, memory_limit=settings.memory_limit, threads=settings.threads)
     run_id = start_run(con, "load", arguments)
     log.info("load started", db=str(settings.db_path), files=len(files), format=options.forced_format, run=run_id)
@@ -109,8 +114,7 @@ def _load_files(settings: Settings, files: list[Path], options: ReadOptions, arg
     seconds = time.monotonic() - started
     summary = {**totals.as_dict(), "files": len(files), "seconds": round(seconds, 2)}
     finish_run(con, run_id, "complete", summary)
-    after_store(con, settings)
-    return summary
+    return summary, after_store(con, settings)
 
 
 def _progress(total_bytes: int) -> Progress:
