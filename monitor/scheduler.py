@@ -4,6 +4,7 @@ Configuration (every key optional)::
 
     [schedule]
     nightly = "30 2 * * *"        # crontab syntax: minute hour day-of-month month day-of-week
+                                  # (both day fields restricted: either one matching fires, as in cron)
     report = "0 7 * * mon"        # "" or "off" disables a job
     timezone = "Europe/Kyiv"
     misfire_grace_time = 21600    # seconds a job may start late (waiting for another job, a busy machine)
@@ -36,6 +37,8 @@ from apscheduler.events import EVENT_SCHEDULER_STARTED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from monitor.config import ConfigError, Settings
@@ -58,7 +61,7 @@ RAN, FAILED, LOCKED, NOT_DUE = "ran", "failed", "locked", "not due"
 class ScheduleConfig:
     timezone: tzinfo
     crons: dict[str, str]             # job -> crontab text (enabled jobs only)
-    triggers: dict[str, CronTrigger]  # job -> trigger
+    triggers: dict[str, BaseTrigger]  # job -> trigger (a CronTrigger, or an OrTrigger of two: cron_trigger)
     misfire_grace_time: int
 
 
@@ -109,14 +112,40 @@ def _crontab_days(field: str) -> str:
     return ",".join(_DAY_NAMES[d] for d in sorted(days))
 
 
-def cron_trigger(text: str, timezone: tzinfo) -> CronTrigger:
-    """A trigger from crontab text (five fields; day of week as crontab means it)."""
+def _restricts_days(field: str) -> bool:
+    """Whether a day-of-month or day-of-week field counts as restricted for crontab's either-day rule.
+
+    Vixie cron and cronie decide it on the field's first character, before the field is expanded
+    (``entry.c``: ``if (ch == '*') e->flags |= DOM_STAR;``, likewise ``DOW_STAR``), and ``find_jobs``
+    in ``cron.c`` fires on day-of-month OR day-of-week only when neither flag is set, else on both.
+    We follow that: ``*/2`` or ``*,mon`` is unrestricted (the two fields must both match), while
+    ``1-31/2`` or ``0-7`` is restricted, even where it names every day. ``?``, which ``_crontab_days``
+    reads as ``*``, is unrestricted too.
+    """
+    return not field.startswith(("*", "?"))
+
+
+def cron_trigger(text: str, timezone: tzinfo) -> BaseTrigger:
+    """A trigger from crontab text (five fields; the day fields as crontab means them).
+
+    Day of week: crontab's numbers (``_crontab_days``). Day of month and day of week both restricted
+    (``0 3 1,15 * mon``): crontab fires when EITHER matches (every 1st, 15th and Monday), while
+    APScheduler's ``CronTrigger`` wants both; so that line becomes an ``OrTrigger`` of two cron
+    triggers, one per day field. With only one of them restricted a single ``CronTrigger`` is the same.
+    """
     fields = text.split()
     if len(fields) != 5:
         raise ValueError(f"{len(fields)} field(s); crontab syntax has 5: minute hour day-of-month month day-of-week")
     minute, hour, day, month, weekday = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_crontab_days(weekday),
-                       timezone=timezone)
+    days = _crontab_days(weekday)
+
+    def trigger(day_of_month: str, day_of_week: str) -> CronTrigger:
+        return CronTrigger(minute=minute, hour=hour, day=day_of_month, month=month, day_of_week=day_of_week,
+                           timezone=timezone)
+
+    if not (_restricts_days(day) and _restricts_days(weekday)):
+        return trigger(day, days)
+    return OrTrigger([trigger(day, "*"), trigger("*", days)])
 
 
 def schedule_config(settings: Settings) -> ScheduleConfig:
@@ -141,7 +170,7 @@ def schedule_config(settings: Settings) -> ScheduleConfig:
     if isinstance(grace, bool) or not isinstance(grace, int) or grace <= 0:
         raise ConfigError(f"{where} misfire_grace_time = {grace!r}: a number of seconds above 0")
     crons: dict[str, str] = {}
-    triggers: dict[str, CronTrigger] = {}
+    triggers: dict[str, BaseTrigger] = {}
     for job in JOBS:
         text = values[job]
         if text is False or (isinstance(text, str) and text.strip().lower() in DISABLED):
@@ -158,7 +187,7 @@ def schedule_config(settings: Settings) -> ScheduleConfig:
 
 # --- when a job is due -----------------------------------------------------------------------
 
-def last_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
+def last_fire_time(trigger: BaseTrigger, now: datetime) -> datetime | None:
     """The trigger's latest fire time at or before ``now`` (None if none in the last four years)."""
     for window in (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=32),
                    timedelta(days=367), timedelta(days=4 * 366)):
@@ -178,7 +207,7 @@ def last_run(con, job: str) -> datetime | None:
     return rows[0][0] if rows else None
 
 
-def is_due(con, job: str, trigger: CronTrigger, now: datetime, within: float | None = None) -> bool:
+def is_due(con, job: str, trigger: BaseTrigger, now: datetime, within: float | None = None) -> bool:
     """Whether the job's last scheduled time (at most ``within`` seconds ago) has no run since."""
     fired = last_fire_time(trigger, now)
     if fired is None or (within is not None and (now - fired).total_seconds() > within):

@@ -10,12 +10,13 @@ import sys
 import threading
 import time
 import types
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
+from apscheduler.triggers.cron import CronTrigger
 
 from monitor.config import ConfigError, Settings, load_settings
 from monitor.lock import hold_lock
@@ -104,6 +105,63 @@ def test_a_numeric_monday_fires_on_monday():
     assert fire == datetime(2026, 11, 23, 7, 0, tzinfo=KYIV) and fire.weekday() == 0
 
 
+def fire_times(trigger, start: datetime, until: datetime) -> list[datetime]:
+    """Every fire time from ``start`` to ``until`` (inclusive), as the scheduler asks the trigger."""
+    times: list[datetime] = []
+    fire = trigger.get_next_fire_time(None, start)
+    while fire is not None and fire <= until:
+        times.append(fire)
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return times
+
+
+def at_3(*days: tuple[int, int, int]) -> list[datetime]:
+    return [datetime(year, month, day, 3, 0, tzinfo=KYIV) for year, month, day in days]
+
+
+def test_day_of_month_and_day_of_week_both_restricted_fire_on_either_as_crontab_does(tmp_path):
+    """``0 3 1,15 * mon``: every 1st, every 15th and every Monday (APScheduler alone wants a Monday 1st or 15th)."""
+    config = schedule_config(load_settings(str(write_config(tmp_path, 'report = "0 3 1,15 * mon"\n'))))
+    trigger = config.triggers["report"]
+    assert fire_times(trigger, datetime(2026, 11, 20, 12, 0, tzinfo=KYIV), datetime(2027, 1, 1, 3, 0, tzinfo=KYIV)) \
+        == at_3((2026, 11, 23), (2026, 11, 30), (2026, 12, 1), (2026, 12, 7), (2026, 12, 14), (2026, 12, 15),
+                (2026, 12, 21), (2026, 12, 28), (2027, 1, 1))
+    # a Monday that is the 1st or the 15th fires once
+    assert fire_times(trigger, datetime(2027, 1, 20, tzinfo=KYIV), datetime(2027, 2, 28, tzinfo=KYIV)) \
+        == at_3((2027, 1, 25), (2027, 2, 1), (2027, 2, 8), (2027, 2, 15), (2027, 2, 22))
+    # the numeric day of week keeps crontab's meaning in the combined trigger (1 = Monday, not Tuesday)
+    assert fire_times(cron_trigger("0 3 15 * 1", KYIV), datetime(2026, 11, 20, 12, 0, tzinfo=KYIV),
+                      datetime(2026, 12, 15, 3, 0, tzinfo=KYIV)) \
+        == at_3((2026, 11, 23), (2026, 11, 30), (2026, 12, 7), (2026, 12, 14), (2026, 12, 15))
+
+
+@pytest.mark.parametrize(("line", "days"), [
+    ("0 3 * * mon", ((2026, 11, 23), (2026, 11, 30), (2026, 12, 7), (2026, 12, 14), (2026, 12, 21),
+                     (2026, 12, 28))),
+    ("0 3 1 * *", ((2026, 12, 1), (2027, 1, 1))),
+    ("0 3 1,15 * *", ((2026, 12, 1), (2026, 12, 15), (2027, 1, 1))),
+])
+def test_a_line_with_one_day_field_restricted_is_unchanged(line, days):
+    trigger = cron_trigger(line, KYIV)
+    assert isinstance(trigger, CronTrigger)  # one cron trigger, as before: the other field's * adds nothing
+    assert fire_times(trigger, datetime(2026, 11, 20, 12, 0, tzinfo=KYIV),
+                      datetime(2027, 1, 1, 3, 0, tzinfo=KYIV)) == at_3(*days)
+
+
+def test_a_day_field_counts_as_unrestricted_when_it_starts_with_a_star_as_in_vixie_cron():
+    """cronie's entry.c sets DOM_STAR/DOW_STAR from the field's first character, before expanding it."""
+    start, until = datetime(2026, 11, 20, 12, 0, tzinfo=KYIV), datetime(2026, 12, 31, 3, 0, tzinfo=KYIV)
+    # */2 starts with *: both fields must match (odd days that are Mondays)
+    assert fire_times(cron_trigger("0 3 */2 * mon", KYIV), start, until) \
+        == at_3((2026, 11, 23), (2026, 12, 7), (2026, 12, 21))
+    # 1-31/2 names the same days but does not start with *: odd days or Mondays
+    assert fire_times(cron_trigger("0 3 1-31/2 * mon", KYIV), start, datetime(2026, 12, 3, 3, 0, tzinfo=KYIV)) \
+        == at_3((2026, 11, 21), (2026, 11, 23), (2026, 11, 25), (2026, 11, 27), (2026, 11, 29), (2026, 11, 30),
+                (2026, 12, 1), (2026, 12, 3))
+    # 0-7 is every day of the week, restricted all the same: the 1st or any day, so every day
+    assert len(fire_times(cron_trigger("0 3 1 * 0-7", KYIV), start, until)) == 41
+
+
 @pytest.mark.parametrize(("schedule", "message"), [
     ('nightly = "61 2 * * *"', "nightly = '61 2 * * *'"),
     ('report = "0 7 * *"', "4 field(s); crontab syntax has 5"),
@@ -140,6 +198,22 @@ def test_last_fire_time_looks_back_far_enough():
     minutely = cron_trigger("* * * * *", KYIV)
     assert last_fire_time(minutely, datetime(2026, 11, 23, 7, 0, 30, tzinfo=KYIV)) == datetime(2026, 11, 23, 7, 0,
                                                                                                tzinfo=KYIV)
+
+
+def test_last_fire_time_and_is_due_with_either_day_field_matching(db_path):
+    either = cron_trigger("0 3 1,15 * mon", KYIV)
+    tuesday_1st = datetime(2026, 12, 1, 3, 0, tzinfo=KYIV)
+    assert last_fire_time(either, datetime(2026, 12, 2, 12, 0, tzinfo=KYIV)) == tuesday_1st
+    assert last_fire_time(either, datetime(2026, 12, 1, 2, 59, tzinfo=KYIV)) == datetime(2026, 11, 30, 3, 0,
+                                                                                         tzinfo=KYIV)
+    con = connect(db_path)
+    try:
+        con.execute("INSERT INTO runs (command, started_at, status) VALUES ('report', ?, 'complete')",
+                    [datetime(2026, 11, 30, 3, 0, 5, tzinfo=KYIV)])
+        assert not is_due(con, "report", either, datetime(2026, 11, 30, 23, 0, tzinfo=KYIV))
+        assert is_due(con, "report", either, datetime(2026, 12, 1, 4, 0, tzinfo=KYIV), within=6 * 3600)
+    finally:
+        con.close()
 
 
 def test_is_due_compares_the_last_scheduled_time_with_the_last_recorded_run(db_path):
