@@ -25,6 +25,10 @@ class FetchedRecord:
     url: str
     text: str | None
     error: str | None = None
+    object_id: str | None = None  # the id the feed listed (connectors that fetch objects one by one)
+    # the server or the network failed to give it after every attempt: says nothing about the object,
+    # so it is not quarantined; the ingest run defers it to the retry queue or fails the page
+    retry: bool = False
 
 
 @dataclasses.dataclass
@@ -47,3 +51,11 @@ class Connector(Protocol):
     source: str
 
     def pages(self, cursor: str | None) -> AsyncIterator[Page]: ...
+
+
+class RefetchingConnector(Connector, Protocol):
+    """A connector that fetches listed objects one by one, and so can fetch deferred ones again."""
+
+    kind: str  # the raw record kind of its objects
+
+    async def refetch(self, object_ids: list[str]) -> list[FetchedRecord]: ...

@@ -17,9 +17,10 @@ stored cursor's chain started, i.e. its ``--since`` or default start, or the beg
 feed after ``--full``), once per run. Objects already stored are skipped, so re-listing is cheap,
 and nothing listed after that start can be missed. The feed's dateModified may be older than the
 object's (it moved again); the object's own dateModified is what is stored. Test objects
-(``mode: test``) are not in the default feed. An object listed but not fetchable (404 after the
-listing, or retries exhausted) is quarantined with its URL, so the cursor never passes an object
-that was neither stored nor quarantined.
+(``mode: test``) are not in the default feed. An object listed but gone (404 after the listing) or
+not readable is quarantined with its URL; one the server failed to give after every retry comes back
+marked ``retry``, and the ingest run decides (retry queue, or the page fails): the cursor never passes
+an object that was neither stored, quarantined nor queued.
 """
 
 from __future__ import annotations
@@ -69,18 +70,29 @@ class ProzorroFeed:
 
     async def _fetch(self, object_id: str) -> FetchedRecord:
         url = f"{self.api_url}/{self.resource}/{object_id}"
+
+        def record(text: str | None, error: str | None = None, retry: bool = False) -> FetchedRecord:
+            return FetchedRecord("prozorro", url, text, error, object_id=object_id, retry=retry)
+
         try:
             document, text = await self.client.get_json(url)
         except NotFound:
-            return FetchedRecord("prozorro", url, None, "listed in the feed but GET returned 404 (removed or hidden)")
+            return record(None, "listed in the feed but GET returned 404 (removed or hidden)")
         except HttpError as exc:
-            if exc.exhausted:  # the server or the network, not the object: the page fails and is read again
-                raise
-            return FetchedRecord("prozorro", url, None, f"could not be fetched: {exc.reason}")
+            # exhausted: the server or the network, not the object (retry queue or a failed page)
+            return record(None, f"could not be fetched: {exc.reason}", retry=exc.exhausted)
         data = document.get("data") if isinstance(document, dict) else None
         if not isinstance(data, dict) or data.get("id") != object_id:
-            return FetchedRecord("prozorro", url, text, "response is not the requested object")
-        return FetchedRecord("prozorro", url, text)
+            return record(text, "response is not the requested object")
+        return record(text)
+
+    async def refetch(self, object_ids: list[str]) -> list[FetchedRecord]:
+        """Fetch objects by id, concurrently; every fetch ends before an unexpected error is raised."""
+        fetched = await asyncio.gather(*(self._fetch(object_id) for object_id in object_ids), return_exceptions=True)
+        for result in fetched:
+            if isinstance(result, BaseException):
+                raise result
+        return list(fetched)
 
     async def pages(self, cursor: str | None) -> AsyncIterator[Page]:
         """Pages from ``cursor`` (or the configured start) to the current end of the feed."""
@@ -104,12 +116,6 @@ class ProzorroFeed:
                 return
             skip = self.known(self.kind, listed)
             wanted = [object_id for object_id, _ in listed if object_id not in skip]
-            # every fetch ends before the page is judged; an object the server failed to give after every
-            # retry fails the page (and the run): its cursor is not committed, so the next run reads it again
-            fetched = await asyncio.gather(*(self._fetch(object_id) for object_id in wanted), return_exceptions=True)
-            failures = [r for r in fetched if isinstance(r, BaseException)]
-            if failures:
-                raise failures[0]
-            records = list(fetched)
+            records = await self.refetch(wanted)
             offset = str(feed["next_page"]["offset"])
             yield Page(records, offset, listed=len(listed), known=len(listed) - len(wanted))

@@ -271,16 +271,18 @@ def test_object_404_becomes_an_error_record_and_paging_goes_on(mock) -> None:
     assert pages[-1].end and pages[-1].cursor == "1798754500.0.1.cafe"
 
 
-def test_object_the_server_fails_to_give_after_retries_fails_the_page(mock) -> None:
-    """A 503 (or 429, or a dropped connection) on every attempt says nothing about the object: the page
-    fails, so its cursor is not committed and the next run reads the object again. It was an error record,
-    quarantined, and the cursor went past it: the object was lost until it changed."""
+def test_object_the_server_fails_to_give_after_retries_comes_back_marked_retry(mock) -> None:
+    """A 503 (or 429, or a dropped connection) on every attempt says nothing about the object: it is not an
+    error record to quarantine but one marked ``retry``, with its id, for the ingest run to queue or fail
+    the page on (tests/test_ingest_retry_queue.py)."""
     failing = FEED_PAGE["data"][0]["id"]
     fine = FEED_PAGE["data"][1]["id"]
     feed = {None: FEED_PAGE, CURRENT_OFFSET: empty_page(CURRENT_OFFSET)}
     api = FakeApi(mock, feed, {failing: httpx.Response(503), fine: stub(fine, "2027-01-01T00:00:00+02:00")})
     pages = collect(lambda c: ProzorroFeed(c, "tenders"), max_attempts=3)
-    assert isinstance(pages, HttpError) and pages.exhausted and "503" in str(pages) and failing in str(pages)
+    records = {r.object_id: r for r in pages[0].records}
+    assert records[failing].retry and records[failing].text is None and "503" in records[failing].error
+    assert not records[fine].retry and records[fine].error is None
     assert api.fetched.count(failing) == 3
 
 

@@ -450,6 +450,20 @@ def test_status_text(load, run_cli, db_path):
     assert "processes" in out and "quarantine      0 record(s)" in out
 
 
+def test_status_text_says_where_a_cursor_without_a_value_starts(load, run_cli, db_path):
+    """A feed that ended before its first page has a NULL cursor: shown as the start of the feed, not None."""
+    load(LIFT_REPAIR)
+    con = connect(db_path)
+    try:
+        con.execute("INSERT INTO cursors VALUES ('prozorro-plans', NULL, now())")
+    finally:
+        con.close()
+    code, out, _ = run_cli("--db", db_path, "status")
+    assert code == 0
+    (line,) = [line for line in out.splitlines() if "prozorro-plans" in line]
+    assert "(start of the feed)" in line and "None" not in line
+
+
 def test_status_does_not_create_a_database(tmp_path, run_cli):
     missing = tmp_path / "nothing-here.duckdb"
     code, _, err = run_cli("--db", missing, "status")

@@ -79,7 +79,9 @@ def run_ingest(con, config, names: list[str], *, start_at: datetime | None = Non
     status = "failed" if any(r.status == "failed" for r in results) else (
         "incomplete" if any(r.status == "incomplete" for r in results) or len(results) < len(names) else "complete")
     summary = {**totals.as_dict(), "retries": retries, "requests": requests,
-               "restarts": sum(r.restarts for r in results), "seconds": round(seconds, 2),
+               "restarts": sum(r.restarts for r in results), "deferred": sum(r.deferred for r in results),
+               "recovered": sum(r.recovered for r in results), "queued": sum(r.queued for r in results),
+               "seconds": round(seconds, 2),
                "sources": {r.name: _source_summary(r, by_source.get(r.name, 0), starts.get(r.name))
                            for r in results}}
     cursors = orjson.dumps({r.name: r.cursor for r in results}).decode()
@@ -89,12 +91,21 @@ def run_ingest(con, config, names: list[str], *, start_at: datetime | None = Non
 
 def _source_summary(result: SourceResult, retries: int, start: str | None) -> dict[str, Any]:
     """One source's entry in the run's counts: status, pages, counts, retries, its start, any restart."""
-    summary = {"status": result.status, "pages": result.pages, **result.counts.as_dict(), "retries": retries}
+    summary = {"status": result.status, "pages": result.pages, **result.counts.as_dict(), "retries": retries,
+               "deferred": result.deferred, "recovered": result.recovered, "queued": result.queued}
     if start is not None:
         summary["start"] = start
     if result.restarts:
         summary["restart"] = {"rejected": result.rejected, "from": result.restarted_from}
     return summary
+
+
+def retry_queue_note(summary: dict[str, Any]) -> str:
+    """``; 2 deferred to the retry queue, 1 recovered from it, 3 waiting`` when the queue was used, or ``""``."""
+    if not (summary["deferred"] or summary["recovered"] or summary["queued"]):
+        return ""
+    return (f"; {summary['deferred']} deferred to the retry queue, {summary['recovered']} recovered from it, "
+            f"{summary['queued']} waiting")
 
 
 def restart_note(results: list[SourceResult]) -> str:
@@ -156,7 +167,7 @@ def ingest(app, sources: tuple[str, ...], since: str | None, full: bool, limit: 
     click.echo(
         f"ingest {status}: {totals.new} new, {totals.updated} updated, {totals.unchanged} unchanged, "
         f"{totals.quarantined} quarantined, {outcome.retries} retries, {outcome.requests} requests "
-        f"in {outcome.seconds:.1f} s{restart_note(outcome.results)}"
+        f"in {outcome.seconds:.1f} s{retry_queue_note(summary)}{restart_note(outcome.results)}"
     )
     if after.failed:  # classification or a flag rule failed after the data was committed
         click.echo(after.note())

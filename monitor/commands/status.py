@@ -1,4 +1,4 @@
-"""``monitor status``: schema version, row counts, cursors, last runs, quarantine."""
+"""``monitor status``: schema version, row counts, cursors, last runs, quarantine, retry queue."""
 
 from __future__ import annotations
 
@@ -43,6 +43,14 @@ def collect_status(con) -> dict[str, Any]:
             "FROM runs ORDER BY run_id DESC LIMIT 5"
         ).fetchall()
     ]
+    retry_queue = [
+        {"feed": feed, "url": url, "failures": failures, "first_failed_at": first.isoformat(),
+         "last_error": error, "deferred": deferred}
+        for feed, url, failures, first, error, deferred in con.execute(
+            "SELECT feed, url, failures, first_failed_at, last_error, deferred FROM fetch_retries "
+            "ORDER BY first_failed_at, feed, id LIMIT 20"
+        ).fetchall()
+    ] if "fetch_retries" in tables else []
     quarantine_reasons = [
         {"reason": reason, "records": n}
         for reason, n in con.execute(
@@ -91,6 +99,7 @@ def collect_status(con) -> dict[str, Any]:
         "cursors": cursors,
         "last_runs": runs,
         "quarantine": {"records": counts.get("quarantine", 0), "by_reason": quarantine_reasons},
+        "retry_queue": {"objects": counts.get("fetch_retries", 0), "oldest": retry_queue},
     }
 
 
@@ -125,7 +134,8 @@ def _render_text(info: dict[str, Any], db_path) -> str:
     ] or ["  (none)"]
     lines += [f"  FAILED at the last run: {f['rule_id']}: {f['error']}" for f in info["failed_rules"]]
     lines += ["", "cursors"]
-    lines += [f"  {c['source']:<22}{c['cursor']}  ({c['updated_at']})" for c in info["cursors"]] or ["  (none yet)"]
+    lines += [f"  {c['source']:<22}{c['cursor'] if c['cursor'] is not None else '(start of the feed)'}  "
+              f"({c['updated_at']})" for c in info["cursors"]] or ["  (none yet)"]
     lines += ["", "last runs"]
     lines += [
         f"  #{r['run_id']:<5}{r['command']:<10}{r['status']:<12}{r['started_at']}  "
@@ -134,6 +144,11 @@ def _render_text(info: dict[str, Any], db_path) -> str:
     ] or ["  (none yet)"]
     lines += ["", f"quarantine      {info['quarantine']['records']:,} record(s)"]
     lines += [f"  {q['records']:>8,}  {q['reason']}" for q in info["quarantine"]["by_reason"]]
+    queue = info["retry_queue"]
+    lines += ["", f"retry queue     {queue['objects']:,} object(s) the server failed to give, fetched again "
+              "at each ingest"]
+    lines += [f"  {q['feed']:<20}{q['url']}  {q['failures']} failed run(s) since {q['first_failed_at']}"
+              f"{'' if q['deferred'] else ' (not yet passed)'}: {q['last_error']}" for q in queue["oldest"]]
     return "\n".join(lines)
 
 
@@ -141,7 +156,7 @@ def _render_text(info: dict[str, Any], db_path) -> str:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_app
 def status(app, output_format: str) -> None:
-    """Show schema version, row counts per table, cursors, last runs and quarantine."""
+    """Show schema version, row counts per table, cursors, last runs, quarantine and the retry queue."""
     con = connect_read_only(app.settings.db_path)
     try:
         info = collect_status(con)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -417,18 +418,23 @@ def store_batch(
     *,
     fetched_at: datetime | None = None,
     cursor: tuple[str, str | None] | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> BatchCounts:
     """Validate, store and normalize one batch in one transaction; return what happened.
 
     ``cursor`` (connector name, cursor value) is saved in the same transaction, so a page's records
-    and the position after it are committed together or not at all.
+    and the position after it are committed together or not at all; so is whatever ``also`` writes
+    (the page's retry-queue changes).
     """
     now = fetched_at or datetime.now(timezone.utc)
     counts = BatchCounts()
     if batch.num_rows == 0:
-        if cursor is not None:
+        if cursor is not None or also is not None:
             with transaction(con):
-                save_cursor(con, cursor[0], cursor[1], now)
+                if also is not None:
+                    also(con)
+                if cursor is not None:
+                    save_cursor(con, cursor[0], cursor[1], now)
         return counts
     batch = expand_embedded_records(batch)
     con.register("batch_in", batch)
@@ -480,6 +486,8 @@ def store_batch(
                 )
                 counts.quarantined += _compile_release_sets(con, now)
                 normalize_changed(con)
+            if also is not None:
+                also(con)
             if cursor is not None:
                 save_cursor(con, cursor[0], cursor[1], now)
     finally:
