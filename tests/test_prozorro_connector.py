@@ -20,7 +20,7 @@ from conftest import LIFT_REPAIR, MICROSCOPES, PROZORRO, body, read_json
 
 from connectors.base import Page
 from connectors.http import HttpClient, HttpError, HttpSettings, NotFound
-from connectors.prozorro import DEFAULT_API_URL, ProzorroFeed, start_offset
+from connectors.prozorro import DEFAULT_API_URL, FeedError, ProzorroFeed, start_offset
 
 API = DEFAULT_API_URL
 FEED = f"{API}/tenders"
@@ -412,3 +412,37 @@ def test_api_url_trailing_slash(mock) -> None:
     api = FakeApi(mock, {None: EMPTY_INITIAL})
     collect(lambda c: ProzorroFeed(c, "tenders", api_url=API + "/"))
     assert api.offsets == [None]
+
+
+# --- answers that are not what they should be ------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer, says", [
+    ({"status": "error", "errors": [{"description": "maintenance"}]}, "no list under 'data' (got: status, errors)"),
+    ({}, "no list under 'data' (got: an empty object)"),
+    ({"data": {"id": "fa2e9cbf88314cb6b2a51b4e5f0cc9d4"}}, "no list under 'data'"),
+    ({"data": [{"dateModified": "2027-01-01T00:00:00+02:00"}], "next_page": {"offset": "9.0"}}, "data[0] has no object id"),
+    ({"data": [{"id": "fa2e9cbf88314cb6b2a51b4e5f0cc9d4"}]}, "no next_page.offset after 1 listed object(s)"),
+])
+def test_a_feed_answer_that_is_not_a_feed_page_fails_naming_it(mock, answer, says) -> None:
+    """A 200 without ``data`` was taken for the end of the feed (the run 'complete', nothing read after
+    it); one without ``next_page`` crashed with a KeyError. Both now fail, naming the page and the fault."""
+    FakeApi(mock, {CURRENT_OFFSET: answer})
+    pages = collect(lambda c: ProzorroFeed(c, "tenders"), cursor=CURRENT_OFFSET)
+    assert isinstance(pages, FeedError), pages
+    assert says in str(pages) and FEED in str(pages) and CURRENT_OFFSET in str(pages)
+
+
+def test_a_copy_older_than_the_feed_listed_is_marked_retry_not_stored(mock) -> None:
+    """A lagging replica can answer with the object as it was before the write the feed lists; storing it
+    would keep the old version until the object changed again. It is asked again later (retry queue)."""
+    stale, fresh = FEED_PAGE["data"][0]["id"], FEED_PAGE["data"][1]["id"]
+    listed = {item["id"]: item["dateModified"] for item in FEED_PAGE["data"]}
+    feed = {None: FEED_PAGE, CURRENT_OFFSET: empty_page(CURRENT_OFFSET)}
+    FakeApi(mock, feed, {stale: stub(stale, "2020-01-01T00:00:00+02:00"),
+                         fresh: stub(fresh, "2030-01-01T00:00:00+02:00")})  # newer than listed: it moved again
+    pages = collect(lambda c: ProzorroFeed(c, "tenders"))
+    records = {r.object_id: r for r in pages[0].records}
+    assert records[stale].retry and records[stale].text is None
+    assert "older copy" in records[stale].error and listed[stale] in records[stale].error
+    assert not records[fresh].retry and records[fresh].error is None and records[fresh].text
