@@ -296,6 +296,50 @@ def test_no_market_evidence_lists_the_twenty_latest_failures_and_counts_them_all
     assert len(json.dumps(evidence, ensure_ascii=False)) < 32_767
 
 
+def _no_market_flags(tmp_path: Path, documents: list[dict], name: str) -> list[tuple[float, dict]]:
+    rule = BY_ID["opportunity-no-market-repeated"]
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in documents), encoding="utf-8")
+    db = tmp_path / f"{name}.duckdb"
+    load_into(db, [path])
+    assert not evaluate(db, [rule], overrides={rule.id: {"as_of": "2026-11-20T12:00:00+02:00"}}).failed
+    with duckdb.connect(str(db), read_only=True) as con:
+        return [(v, json.loads(e)) for v, e in con.execute("SELECT value, evidence FROM flags WHERE rule_id = ?",
+                                                           [rule.id]).fetchall()]
+
+
+def test_no_market_counts_lots_that_failed_for_lack_of_bids_not_those_cancelled_for_other_reasons(tmp_path):
+    """Konotop's home-care lot: cancelled on its own for noOffer in April, unsuccessful without a bid in
+    September, while the other lot of each tender was bought (both tenders are "complete"). Each tender
+    counts for that lot alone, at the lot's value. The same lot cancelled in April for no further need
+    (noDemand) or a budget cut (expensesCut) says nothing about the market: one failure is left."""
+    fixtures = BY_ID["opportunity-no-market-repeated"].path.parent / "fixtures"
+    source = fixtures / "opportunity-no-market-repeated-lot-failures.jsonl"
+    documents = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    april, september = (d["data"] for d in documents)
+    assert [april["status"], september["status"]] == ["complete", "complete"]
+    assert [c["cancellationOf"] for c in april["cancellations"]] == ["lot"]
+
+    ((value, evidence),) = _no_market_flags(tmp_path, documents, "lots")
+    assert (value, evidence["amount"], evidence["failures"], evidence["lots_failed"]) == (840000.0, 840000.0, 2, 2)
+    assert evidence["buyer_id"] == "UA-EDR-03196512"
+    first, second = evidence["failed_tenders"]
+    assert (first["tender_public_id"], first["amount"], first["bids"], first["cpv_codes"]) == (
+        april["tenderID"], 420000.0, 1, ["85312000-9"])
+    assert first["reason"] == "1 of 2 lot(s) cancelled: noOffer (fewer than two bids submitted)"
+    (lot,) = first["failed_lots"]
+    assert (lot["lot_id"], lot["status"], lot["bids"], lot["amount"]) == (
+        april["cancellations"][0]["relatedLot"], "cancelled", 1, 420000.0)
+    assert (second["tender_public_id"], second["amount"], second["bids"]) == (september["tenderID"], 420000.0, 0)
+    assert second["reason"] == "1 of 2 lot(s) unsuccessful: no bids submitted"
+    assert [lot["title"] for lot in second["failed_lots"]] == [september["lots"][0]["title"]]
+
+    for reason_type in ("noDemand", "expensesCut"):
+        changed = copy.deepcopy(documents)
+        changed[0]["data"]["cancellations"][0]["reasonType"] = reason_type
+        assert _no_market_flags(tmp_path, changed, reason_type) == []
+
+
 def test_non_competitive_award_never_sums_across_currencies(tmp_path):
     """A direct contract of 348 000 UAH and a second one of 60 000 EUR: the flag's amount is the
     hryvnia contract alone, and the euro one is counted (the sum was 408 000 'UAH')."""

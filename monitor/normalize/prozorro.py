@@ -111,10 +111,16 @@ FROM pz_tender x
 JOIN pz_tender_buyer pb USING (raw_key)
 LEFT JOIN pm_region_alias ra ON ra.alias_key = pm_region_key(pb.b.address.region);
 
+-- A lot's cancellation_reason_type is the reasonType of the active cancellation of that lot alone
+-- (cancellationOf "lot", relatedLot = the lot): a multi-lot tender is often cancelled lot by lot, and
+-- then processes.cancellation_reason_type (tender-level cancellations only) stays empty. Migration 0015
+-- fills it for tenders stored before.
 INSERT INTO lots BY NAME
 SELECT ocid, process_key, raw_key, l.id AS lot_id, pm_str(l.title) AS title, l.status,
-       pm_money(l.value.amount, masked) AS value_amount, l.value.currency AS value_currency
-FROM (SELECT ocid, process_key, raw_key, masked, unnest(t.lots) AS l FROM pz_tender)
+       pm_money(l.value.amount, masked) AS value_amount, l.value.currency AS value_currency,
+       list_filter(cancellations, lambda c: c.status = 'active' AND c.cancellationOf = 'lot'
+                                            AND c.relatedLot = l.id)[1].reasonType AS cancellation_reason_type
+FROM (SELECT ocid, process_key, raw_key, masked, t.cancellations AS cancellations, unnest(t.lots) AS l FROM pz_tender)
 WHERE l.id IS NOT NULL;
 
 INSERT INTO items BY NAME
