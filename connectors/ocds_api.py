@@ -9,6 +9,11 @@ the start-date parameter set to ``--since`` when the publisher has one. When a p
 ``links.next`` the feed is exhausted for now and the cursor stays on that page, so the next run
 re-reads it (unchanged records cost nothing) and follows any link added since.
 
+A stored cursor the publisher no longer accepts (404 or 410: a paging token that expired, an API
+that moved its pages) restarts the feed once per run from the configured start of the run that began
+that cursor (``start``; its ``--since`` date or the default start), as the ProZorro feed does, so
+nothing published after it is missed. A 404 on a link followed within the run fails the run.
+
 Caveats: publishers differ in how they page; one that pages by page number instead of
 ``links.next`` needs its own module.
 """
@@ -23,7 +28,7 @@ import orjson
 import structlog
 
 from connectors.base import FetchedRecord, Page
-from connectors.http import HttpClient, HttpError
+from connectors.http import HttpClient, HttpError, NotFound
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +45,10 @@ class OcdsPackageApi:
         package_type: str = "release",
         since_param: str | None = None,
         since: datetime | None = None,
+        start: str | None = None,
     ) -> None:
+        """``start``: the first URL of the stored cursor's chain (where a rejected cursor restarts), when
+        resuming one; otherwise ``url`` with ``since`` in ``since_param``."""
         if package_type not in ("release", "record"):
             raise ValueError(f"{name}: package_type must be release or record, not {package_type!r}")
         self.client, self.name, self.source = client, name, name
@@ -48,6 +56,9 @@ class OcdsPackageApi:
         self.start_url = url
         if since_param and since is not None:
             self.start_url = str(httpx.URL(url).copy_merge_params({since_param: since.isoformat()}))
+        if start:
+            self.start_url = start
+        self.start = self.start_url  # noted on the run's row, as the ProZorro feeds' starts are
 
     def _records(self, url: str, package: dict) -> list[FetchedRecord]:
         if self.package_type == "release":
@@ -65,10 +76,17 @@ class OcdsPackageApi:
 
     async def pages(self, cursor: str | None) -> AsyncIterator[Page]:
         url = cursor or self.start_url
+        stored = url if cursor else None  # only the stored cursor may be rejected and restarted from the start
         while url:
             try:
                 package, text = await self.client.get_json(url)
             except HttpError as exc:
+                if url == stored and url != self.start_url and (isinstance(exc, NotFound) or exc.status == 410):
+                    log.warning("cursor rejected by the publisher; restarting from the configured start",
+                                source=self.name, rejected=url, status=exc.status, restart=self.start_url)
+                    stored, url = None, self.start_url
+                    yield Page([], url, restarted=True, rejected=cursor)
+                    continue
                 raise HttpError(url, f"{self.name}: {exc.reason}", exc.status) from exc
             if not isinstance(package, dict):
                 yield Page([FetchedRecord("ocds-compiled", url, text, "response is not an OCDS package")], url,

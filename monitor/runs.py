@@ -1,6 +1,6 @@
 """Record every command run in the ``runs`` table: what ran, when, how it ended, with counts.
 
-An ingest (or nightly) run also notes in its ``counts`` where each ProZorro feed starts
+An ingest (or nightly) run also notes in its ``counts`` where each feed starts (a ProZorro offset, an OCDS URL)
 (``{"sources": {name: {"start": offset}}}``), before its first page commits: the run that wrote a
 source's stored cursor tells where that cursor's chain began, which is where a cursor the server
 rejects restarts (``cursor_start``).

@@ -176,6 +176,7 @@ def build_connectors(
             )
         elif name in by_name:
             publisher = by_name[name]
+            inherited = cursor_start(name) if resume else None
             connectors.append(
                 OcdsPackageApi(
                     client,
@@ -184,6 +185,8 @@ def build_connectors(
                     package_type=publisher.get("package_type", "release"),
                     since_param=publisher.get("since_param"),
                     since=start_at,
+                    # a chain whose start was not recorded restarts from the feed's beginning (no since)
+                    start=None if inherited is None else (inherited or publisher["url"]),
                 )
             )
         else:

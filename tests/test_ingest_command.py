@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from conftest import LIFT_REPAIR, MICROSCOPES, body, mutated, read_json, write_rule
+from conftest import LIFT_REPAIR, MICROSCOPES, OCDS_RELEASES, body, mutated, read_json, write_rule
 
 from monitor.runs import ABANDONED, finish_run, record_starts, start_run
 from monitor.store import connect
@@ -482,6 +482,48 @@ def test_a_rejected_cursor_restarts_from_the_start_of_the_run_that_began_it(api,
     assert run["status"] == "complete" and run["error"] is None and run["counts"]["restarts"] == 1
     assert run["counts"]["sources"][SOURCE]["restart"] == {"rejected": O3, "from": since}
     assert stored_cursor(query) == o4
+
+
+def test_an_ocds_cursor_the_publisher_rejects_restarts_from_the_start_of_the_run_that_began_it(
+        router, run_cli, db_path, tmp_path, query) -> None:
+    """An OCDS publisher's stored links.next that later answers 404 (an expired paging token) failed every
+    run; it now restarts once from the start URL of the run that began the cursor (its --since)."""
+    releases = read_json(OCDS_RELEASES)
+    start = "https://ocds.example.org/api/releases.json"
+    config = tmp_path / "ocds.toml"
+    config.write_text(CONFIG.replace('name = "mtender"', 'name = "example"').replace(
+        'url = "https://public.mtender.gov.md/tenders/"', f'url = "{start}"\nsince_param = "since"').replace(
+        'package_type = "record"', 'package_type = "release"').replace("enabled = false", "enabled = true"),
+        encoding="utf-8")
+    first = f"{start}?since=2023-01-01T00%3A00%3A00%2B00%3A00"
+    token = f"{start}?page=2&token=abc"
+    pages = {first: {**releases, "links": {"next": token}}, token: {**releases, "links": {}}}
+    requested: list[str] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        requested.append(str(request.url))
+        page = pages.get(str(request.url))
+        return httpx.Response(404) if page is None else httpx.Response(200, json=page)
+
+    router.route(host="ocds.example.org").mock(side_effect=serve)
+    code, out, err = run_cli("--db", db_path, "--config", config, "ingest", "example", "--since", "2023-01-01")
+    assert code == 0, err
+    assert requested == [first, token]
+    assert query("SELECT cursor FROM cursors WHERE source = 'example'") == [(token,)]
+
+    del pages[token]  # the token expired; paging from the start hands out a new one
+    fresh = f"{start}?page=2&token=def"
+    pages[first] = {**releases, "links": {"next": fresh}}
+    pages[fresh] = {**releases, "links": {}}
+    requested.clear()
+    code, out, err = run_cli("--db", db_path, "--config", config, "ingest", "example")
+    assert code == 0, err
+    assert requested == [token, first, fresh]  # rejected, then the first run's start (not 7 days back)
+    assert "restarted from the configured start: example" in out
+    run = runs(query)[-1]
+    assert run["counts"]["restarts"] == 1 and run["counts"]["sources"]["example"]["restart"]["rejected"] == token
+    assert run["counts"]["sources"]["example"]["start"] == first
+    assert query("SELECT cursor FROM cursors WHERE source = 'example'") == [(fresh,)]
 
 
 def test_a_cursor_written_before_starts_were_recorded_restarts_from_the_beginning(api, ingest, query,

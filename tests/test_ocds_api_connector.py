@@ -246,6 +246,33 @@ def test_failure_on_a_later_page_keeps_the_pages_before(mock) -> None:
     assert [p.cursor for p in result.pages] == [RELEASES_NEXT]
 
 
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_stored_cursor_the_publisher_rejects_restarts_from_the_chain_start(mock, status) -> None:
+    """An expired paging token failed every later run for ever; now the feed restarts once from the start of
+    the run that began the cursor (given as ``start``), not from this run's own since date."""
+    expired = "http://api.ocds.prozorro.openprocurement.io/api/releases.json?offset=expired-token"
+    chain_start = RELEASES_URL + "?since=2026-10-01T00%3A00%3A00%2B00%3A00"
+    publisher = Publisher(mock, "api.ocds.prozorro.openprocurement.io",
+                          {expired: httpx.Response(status), chain_start: last_page(RELEASES)})
+    pages = collect(lambda c: OcdsPackageApi(c, "prozorro-ocds", RELEASES_URL, since_param="since",
+                                             since=datetime(2026, 11, 20, tzinfo=UTC), start=chain_start),
+                    cursor=expired)
+    assert not isinstance(pages, Exception), pages
+    assert publisher.requested == [expired, str(httpx.URL(chain_start))]
+    restart, page = pages
+    assert restart.restarted and restart.rejected == expired and restart.records == []
+    assert restart.cursor == chain_start
+    assert len(page.records) == len(RELEASES["releases"]) and page.end
+
+
+def test_the_start_rejected_after_a_restart_fails_the_run(mock) -> None:
+    expired = "http://api.ocds.prozorro.openprocurement.io/api/releases.json?offset=expired-token"
+    Publisher(mock, "api.ocds.prozorro.openprocurement.io", {})  # everything 404
+    result = collect(lambda c: OcdsPackageApi(c, "prozorro-ocds", RELEASES_URL), cursor=expired)
+    assert isinstance(result, HttpError) and result.status == 404 and result.url == RELEASES_URL
+    assert [p.restarted for p in result.pages] == [True]  # once per run
+
+
 def test_bad_package_type_is_refused() -> None:
     with pytest.raises(ValueError, match="package_type"):
         OcdsPackageApi(None, "x", "https://example.org/", package_type="compiled")  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from connectors.http import HttpClient
+from connectors.ocds_api import OcdsPackageApi
 from connectors.prozorro import ProzorroFeed
 from monitor.cli import BadInput, pass_app
 from monitor.config import ConfigError, parse_datetime
@@ -188,7 +189,7 @@ async def _run(con, config, names, start_at, full, limit, *, resume: bool, stop_
         async with HttpClient(config.http) as client:
             connectors = build_connectors(config, client, names, since=start_at, full=full, known=known_lookup(con),
                                           cursor_start=lambda name: cursor_start(con, name))
-            starts = {c.name: c.start for c in connectors if isinstance(c, ProzorroFeed)}
+            starts = {c.name: c.start for c in connectors if isinstance(c, (ProzorroFeed, OcdsPackageApi))}
             if run_id is not None and starts:
                 record_starts(con, run_id, starts)
             with _progress() as progress:
