@@ -4,7 +4,7 @@
 -- other objects fetched fine) is deferred here, the cursor moves on, and every later run fetches the
 -- deferred objects again first. A row is removed when its object is stored (or turns out to be bad
 -- input, then quarantined).
-CREATE TABLE fetch_retries (
+CREATE TABLE IF NOT EXISTS fetch_retries (
     feed            VARCHAR NOT NULL,     -- the connector's name, as in cursors (prozorro-tenders)
     source          VARCHAR NOT NULL,     -- as in raw_records (prozorro)
     kind            VARCHAR NOT NULL,     -- as in raw_records (tender, contract, plan)
