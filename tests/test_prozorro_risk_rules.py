@@ -357,12 +357,80 @@ def test_sas24_3_7_duration_in_kyiv_calendar_days(tmp_path):
     assert flag["value"] == 50 and flag["evidence"]["contracts"][0]["duration_days"] == 50
 
 
+def test_sas24_3_7_counts_from_the_tenders_copy_of_the_contract_not_from_signing(tmp_path):
+    """The official code counts from the date of the contract's copy in its tender (contracts[].date, when it
+    was activated and published), not from dateSigned: signed 30 June, published 4 July, due 30 August is
+    57 days (flagged), though 61 days from signing."""
+    rule_id = "prozorro-sas24-3-7-short-works-contract"
+    fixture = FIXTURES / "prozorro-sas24-3-7-contract-published-days-after-signing.jsonl"
+    flag = only(flags(fresh(tmp_path, "published-late"), rule_id, fixture))
+    contract = flag["evidence"]["contracts"][0]
+    assert flag["value"] == 57 and contract["duration_days"] == 57
+    assert contract["tender_contract_date"].startswith("2025-07-04") and contract["date_signed"].startswith("2025-06-30")
+    tender, contract_object = [json.loads(line) for line in fixture.read_text(encoding="utf-8").splitlines()]
+    # published the day it was signed: 61 days, not flagged
+    same_day = copy.deepcopy(tender)
+    same_day["data"]["contracts"][0]["date"] = "2025-06-30T17:05:00+03:00"
+    variant = tmp_path / "published-same-day.jsonl"
+    variant.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in (same_day, contract_object)),
+                       encoding="utf-8")
+    assert flags(fresh(tmp_path, "same-day"), rule_id, variant) == {}
+    # a contract its tender does not list: the official loop finds no copy and no risk
+    unlisted = copy.deepcopy(tender)
+    unlisted["data"]["contracts"] = []
+    variant = tmp_path / "unlisted.jsonl"
+    variant.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in (unlisted, contract_object)),
+                       encoding="utf-8")
+    assert flags(fresh(tmp_path, "unlisted"), rule_id, variant) == {}
+
+
 def test_sas24_3_11_1_lists_the_same_title_tender_that_does_not_justify_the_report(tmp_path):
     evidence = only(flags(tmp_path, "prozorro-sas24-3-11-1-direct-contract-without-failed-tender",
                           FIXTURES / "prozorro-sas24-3-11-1-no-matching-failed-tender.jsonl"))["evidence"]
     assert evidence["subject_of_procurement"] == "8531" and evidence["cause"] == "openUnsuccessful"
     assert [(t["tender_public_id"], t["value_amount"]) for t in evidence["same_title_open_tenders"]] == [
         ("UA-2025-03-24-004101-a", 450_000)]
+
+
+SAS_3_11_1 = "prozorro-sas24-3-11-1-direct-contract-without-failed-tender"
+
+
+def sas_3_11_1_variant(tmp_path: Path, name: str, **open_tender: Any) -> Path:
+    """The justified example with the open tender's status or tenderPeriod.startDate changed."""
+    fixture = FIXTURES / "prozorro-sas24-3-11-1-failed-tender-matches.jsonl"
+    earlier, report = [json.loads(line) for line in fixture.read_text(encoding="utf-8").splitlines()]
+    if "status" in open_tender:
+        earlier["data"]["status"] = open_tender["status"]
+    if "start" in open_tender:
+        earlier["data"]["tenderPeriod"]["startDate"] = open_tender["start"]
+    target = tmp_path / f"{name}.jsonl"
+    target.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in (earlier, report)), encoding="utf-8")
+    return target
+
+
+def test_sas24_3_11_1_only_an_unsuccessful_open_tender_justifies_the_report(tmp_path):
+    """The official code looks for open tenders in status unsuccessful only: a cancelled one (the buyer
+    called it off) does not make a direct contract on the openUnsuccessful ground legitimate."""
+    found = flags(fresh(tmp_path, "cancelled"), SAS_3_11_1,
+                  FIXTURES / "prozorro-sas24-3-11-1-only-a-cancelled-tender.jsonl")
+    assert ocids(found) == ["ocds-be6bcu-UA-2025-04-14-006942-a"]
+    assert only(found)["evidence"]["same_title_open_tenders"] == []
+    for status, fires in (("unsuccessful", False), ("cancelled", True), ("complete", True), ("active.tendering", True)):
+        variant = sas_3_11_1_variant(tmp_path, status, status=status)
+        assert bool(flags(fresh(tmp_path, f"status-{status}"), SAS_3_11_1, variant)) == fires, status
+
+
+def test_sas24_3_11_1_window_opens_at_the_kyiv_midnight_365_days_before_the_report(tmp_path):
+    """Report created 2025-04-14 11:30 Kyiv: the official window is [2024-04-14 00:00 Kyiv, 2025-04-14 11:30),
+    the end excluded."""
+    for start, fires in (("2024-04-14T00:00:00+03:00", False),   # the window's first instant
+                         ("2024-04-14T09:00:00+03:00", False),   # less than 365 x 24 h before, same Kyiv day
+                         ("2024-04-13T23:59:00+03:00", True),    # the day before
+                         ("2025-04-14T11:29:00+03:00", False),
+                         ("2025-04-14T11:30:00+03:00", True)):   # at the report's dateCreated: not before it
+        variant = sas_3_11_1_variant(tmp_path, start[:16].replace(":", ""), start=start)
+        assert bool(flags(fresh(tmp_path, start[:16].replace(":", "")), SAS_3_11_1, variant)) == fires, start
+
 
 
 def test_sas24_3_14_1_sums_the_years_earlier_reports_and_this_contract(tmp_path):
