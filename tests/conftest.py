@@ -210,6 +210,39 @@ query: |
 """
 
 
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules" / "flags"
+RULE_FIXTURES = RULES_DIR / "fixtures"
+
+
+def shipped_rule(rule_id: str):
+    """The shipped rule ``rules/flags/<rule_id>.yaml``."""
+    from monitor.flags.rules import load_rules
+
+    return load_rules(RULES_DIR / f"{rule_id}.yaml")[0]
+
+
+def rule_flags(tmp_path: Path, rule_id: str, *fixtures: Path, params: dict[str, Any] | None = None) -> dict[str, dict]:
+    """Open flags of one shipped rule after loading ``fixtures`` into a scratch database of their own
+    (a new one at each call): subject_id -> {value, ocid, evidence}."""
+    from monitor.flags.engine import evaluate
+    from monitor.flags.examples import load_into
+
+    db = tmp_path / f"{rule_id}-{len(list(tmp_path.glob(f'{rule_id}-*.duckdb')))}.duckdb"
+    load_into(db, list(fixtures))
+    outcome = evaluate(db, [shipped_rule(rule_id)], overrides={rule_id: params or {}})
+    assert not outcome.failed, outcome.failed[0].error
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT subject_id, ocid, value, evidence FROM flags WHERE rule_id = ? AND resolved_at IS NULL",
+                           [rule_id]).fetchall()
+    return {subject: {"ocid": ocid, "value": value, "evidence": json.loads(evidence)}
+            for subject, ocid, value, evidence in rows}
+
+
+def only(found: dict[str, dict]) -> dict:
+    assert len(found) == 1, f"expected one flag, got {sorted(found)}"
+    return next(iter(found.values()))
+
+
 def write_rule(folder: Path, rule_id: str, query: str) -> Path:
     """A flag rule file ``folder/<rule_id>.yaml`` around ``query`` (the query starts on line 8)."""
     path = folder / f"{rule_id}.yaml"
@@ -220,6 +253,11 @@ def write_rule(folder: Path, rule_id: str, query: str) -> Path:
 def write_json(path: Path, value: Any) -> Path:
     path.write_text(json.dumps(value, ensure_ascii=False, indent=2), encoding="utf-8")
     return path
+
+
+def read_lines(path: Path) -> list[dict]:
+    """The documents of a JSON Lines file."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def write_lines(path: Path, lines: list[bytes | str | dict]) -> Path:

@@ -15,38 +15,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
-from monitor.flags.engine import evaluate
-from monitor.flags.examples import load_into
-from monitor.flags.rules import Rule, load_rules
+from conftest import RULE_FIXTURES as FIXTURES
+from conftest import RULES_DIR as RULES
+from conftest import rule_flags as flags
+from conftest import only
 
-RULES = Path(__file__).resolve().parent.parent / "rules" / "flags"
-FIXTURES = RULES / "fixtures"
+from monitor.flags.rules import load_rules
+
 RULE_FILES = sorted([*RULES.glob("prozorro-*.yaml"), *RULES.glob("anomaly-*.yaml")])
 
 
-def rule(rule_id: str) -> Rule:
-    return load_rules(RULES / f"{rule_id}.yaml")[0]
-
-
-def flags(tmp_path: Path, rule_id: str, *fixtures: Path, params: dict[str, Any] | None = None) -> dict[str, dict]:
-    """Open flags of one rule after loading ``fixtures``: subject_id -> {value, ocid, evidence}."""
-    db = tmp_path / f"{rule_id}.duckdb"
-    load_into(db, list(fixtures))
-    outcome = evaluate(db, [rule(rule_id)], overrides={rule_id: params or {}})
-    assert not outcome.failed, outcome.failed[0].error
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("SELECT subject_id, ocid, value, evidence FROM flags WHERE rule_id = ? AND resolved_at IS NULL",
-                           [rule_id]).fetchall()
-    return {subject: {"ocid": ocid, "value": value, "evidence": json.loads(evidence)}
-            for subject, ocid, value, evidence in rows}
-
-
-def only(found: dict[str, dict]) -> dict:
-    assert len(found) == 1, f"expected one flag, got {sorted(found)}"
-    return next(iter(found.values()))
 
 
 def envelope(path: Path) -> dict:
@@ -430,7 +410,6 @@ def test_sas24_3_11_1_window_opens_at_the_kyiv_midnight_365_days_before_the_repo
                          ("2025-04-14T11:30:00+03:00", True)):   # at the report's dateCreated: not before it
         variant = sas_3_11_1_variant(tmp_path, start[:16].replace(":", ""), start=start)
         assert bool(flags(fresh(tmp_path, start[:16].replace(":", "")), SAS_3_11_1, variant)) == fires, start
-
 
 
 def test_sas24_3_14_1_sums_the_years_earlier_reports_and_this_contract(tmp_path):

@@ -10,48 +10,26 @@ indicator's reproduction in prozorro-sas24-3-14-1/-2).
 - A report whose items fall in two classes counts in each class only its part of the contract (by the
   items' value, else by their number), not its whole value in each.
 
-Helpers copied from tests/test_prozorro_risk_rules.py (each fixture loaded into a scratch database, one
-rule evaluated).
+Each fixture is loaded into a scratch database and one rule evaluated (conftest.rule_flags).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import pytest
 
-from monitor.flags.engine import evaluate
-from monitor.flags.examples import load_into
-from monitor.flags.rules import Rule, load_rules
+from conftest import RULE_FIXTURES as FIXTURES
+from conftest import read_lines, write_lines
+from conftest import rule_flags as flags
 
-RULES = Path(__file__).resolve().parent.parent / "rules" / "flags"
-FIXTURES = RULES / "fixtures"
 
 SPLIT = "anomaly-split-purchases-below-threshold"
 SAS_3_14_1 = "prozorro-sas24-3-14-1-direct-contracts-over-threshold-goods-services"
 SPECIAL_BUYER = FIXTURES / f"{SPLIT}-special-buyer.jsonl"
 TWO_CLASSES = FIXTURES / f"{SPLIT}-items-in-two-classes.jsonl"
 
-
-def rule(rule_id: str) -> Rule:
-    return load_rules(RULES / f"{rule_id}.yaml")[0]
-
-
-def flags(tmp_path: Path, rule_id: str, *fixtures: Path, params: dict[str, Any] | None = None) -> dict[str, dict]:
-    """Open flags of one rule after loading ``fixtures``: subject_id -> {value, ocid, evidence}."""
-    db = tmp_path / f"{rule_id}.duckdb"
-    load_into(db, list(fixtures))
-    outcome = evaluate(db, [rule(rule_id)], overrides={rule_id: params or {}})
-    assert not outcome.failed, outcome.failed[0].error
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("SELECT subject_id, ocid, value, evidence FROM flags WHERE rule_id = ? AND resolved_at IS NULL",
-                           [rule_id]).fetchall()
-    return {subject: {"ocid": ocid, "value": value, "evidence": json.loads(evidence)}
-            for subject, ocid, value, evidence in rows}
 
 
 def fresh(tmp_path: Path, name: str) -> Path:
@@ -61,14 +39,8 @@ def fresh(tmp_path: Path, name: str) -> Path:
     return directory
 
 
-def documents(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def write(directory: Path, name: str, docs: list[dict]) -> Path:
-    target = directory / name
-    target.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
-    return target
+    return write_lines(directory / name, docs)
 
 
 def ocid(tender_id: str) -> str:
@@ -91,7 +63,7 @@ def special_variant(tmp_path: Path, name: str, kind: str | None = "special", amo
                     works: bool = False) -> Path:
     """The water utility's three pipe reports, with another buyer kind (None: no kind published), other amounts,
     or as works (laying water mains, ДК021 45232150-8)."""
-    docs = documents(SPECIAL_BUYER)
+    docs = read_lines(SPECIAL_BUYER)
     for document, amount in zip(docs, amounts or [None] * len(docs), strict=True):
         tender = document["data"]
         if kind is None:
@@ -194,7 +166,7 @@ def test_without_unit_prices_a_report_is_shared_out_by_its_number_of_items(tmp_p
     """The first report with a second dressing item and no unit prices: two items of three are dressings, so
     200 000 of its 300 000 count for 3314 (with the later 180 000: 380 000) and 100 000 for 3363 (250 000).
     One item without a price is enough to fall back on the number of items."""
-    docs = documents(TWO_CLASSES)
+    docs = read_lines(TWO_CLASSES)
     first = docs[0]["data"]
     extra = copy.deepcopy(first["items"][0])
     extra["id"] = "7c1e0f3a9b2d4c5e8f6a1b2c3d4e5f60"
@@ -209,7 +181,7 @@ def test_without_unit_prices_a_report_is_shared_out_by_its_number_of_items(tmp_p
     assert evidence["cpv_class"] == "3314" and evidence["window_total"] == 380_000
     assert [c["amount_in_class"] for c in evidence["window_contracts"]] == [200_000, 180_000]
 
-    docs = documents(TWO_CLASSES)
+    docs = read_lines(TWO_CLASSES)
     docs[0]["data"]["items"][1]["unit"].pop("value")  # the antiseptic without a price: half each, 150 000
     partly = write(fresh(tmp_path, "partly-priced"), "partly.jsonl", docs)
     found = flags(partly.parent, SPLIT, partly, params={"threshold_goods_services_uah": 320_000})
@@ -221,7 +193,7 @@ def test_without_unit_prices_a_report_is_shared_out_by_its_number_of_items(tmp_p
 def test_a_report_in_one_class_still_counts_whole(tmp_path):
     """The classes' parts only matter with two classes: a one-class report counts its whole contract, priced
     items or not."""
-    docs = documents(FIXTURES / "anomaly-split-purchases-within-30-days.jsonl")
+    docs = read_lines(FIXTURES / "anomaly-split-purchases-within-30-days.jsonl")
     for document in docs:
         for item in document["data"]["items"]:
             item["unit"].pop("value")

@@ -9,59 +9,28 @@ one per buyer of a centralized purchase; an OCDS award split into contracts): ea
 part of the award, so the award is compared with its contracts together, not with each one.
 
 Each fixture is loaded alone into a scratch database and one rule is evaluated (as in
-tests/test_prozorro_risk_rules.py).
+conftest.rule_flags, as tests/test_prozorro_risk_rules.py does).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
-from typing import Any
 
-import duckdb
 import pytest
 
-from monitor.flags.engine import evaluate
-from monitor.flags.examples import load_into
-from monitor.flags.rules import Rule, load_rules
+from conftest import RULE_FIXTURES as FIXTURES
+from conftest import read_lines, write_lines
+from conftest import rule_flags as flags
+from conftest import only
 
-RULES = Path(__file__).resolve().parent.parent / "rules" / "flags"
-FIXTURES = RULES / "fixtures"
+
 WINNER = "anomaly-winner-not-lowest-bid"
 INCREASE = "anomaly-contract-value-increase"
 
 
-def rule(rule_id: str) -> Rule:
-    return load_rules(RULES / f"{rule_id}.yaml")[0]
 
 
-def flags(tmp_path: Path, rule_id: str, *fixtures: Path, params: dict[str, Any] | None = None) -> dict[str, dict]:
-    """Open flags of one rule after loading ``fixtures``: subject_id -> {value, ocid, evidence}."""
-    db = tmp_path / f"{rule_id}-{len(list(tmp_path.iterdir()))}.duckdb"
-    load_into(db, list(fixtures))
-    outcome = evaluate(db, [rule(rule_id)], overrides={rule_id: params or {}})
-    assert not outcome.failed, outcome.failed[0].error
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("SELECT subject_id, ocid, value, evidence FROM flags WHERE rule_id = ? AND resolved_at IS NULL",
-                           [rule_id]).fetchall()
-    return {subject: {"ocid": ocid, "value": value, "evidence": json.loads(evidence)}
-            for subject, ocid, value, evidence in rows}
-
-
-def only(found: dict[str, dict]) -> dict:
-    assert len(found) == 1, f"expected one flag, got {sorted(found)}"
-    return next(iter(found.values()))
-
-
-def read_lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def write_lines(tmp_path: Path, name: str, documents: list[dict]) -> Path:
-    target = tmp_path / name
-    target.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in documents), encoding="utf-8")
-    return target
 
 
 # --- anomaly-winner-not-lowest-bid on OCDS ---------------------------------------------------------------
@@ -134,7 +103,7 @@ def as_ocds_release(native: dict) -> dict:
                                   "anomaly-winner-not-lowest-lower-disqualified.json"])
 def test_winner_not_lowest_judges_a_native_tender_and_its_ocds_publication_alike(tmp_path, name):
     native = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-    ocds = write_lines(tmp_path, "ocds.jsonl", [as_ocds_release(native)])
+    ocds = write_lines(tmp_path / "ocds.jsonl", [as_ocds_release(native)])
     from_native = flags(tmp_path, WINNER, FIXTURES / name)
     from_ocds = flags(tmp_path, WINNER, ocds)
     assert sorted(from_native) == sorted(from_ocds)
@@ -154,7 +123,7 @@ def test_an_ocds_bid_disqualified_before_the_awards_is_not_compared(tmp_path):
         "id": "b6241-0", "date": "2025-09-22T15:48:00+03:00", "status": "disqualified",
         "tenderers": [{"id": "UA-EDR-40917352", "name": "ТОВ «Медичний дім Поділля»"}],
         "value": {"amount": 289_000.0, "currency": "UAH"}, "relatedLots": ["3f6c1a9e8b2d4c7fa5e0b9d2c4f6a8e1"]})
-    (lot,) = only(flags(tmp_path, WINNER, write_lines(tmp_path, "prequalified.jsonl", [release])))["evidence"]["lots"]
+    (lot,) = only(flags(tmp_path, WINNER, write_lines(tmp_path / "prequalified.jsonl", [release])))["evidence"]["lots"]
     assert [b["bid_id"] for b in lot["cheaper_valid_bids"]] == ["b6241-1", "b6241-2"]
     assert lot["lowest_valid_value"] == 312_000
 
@@ -171,7 +140,7 @@ def test_an_ocds_cheaper_bid_rejected_at_an_award_is_a_disqualification(tmp_path
                                  "relatedBid": "b6241-1", "relatedLots": ["3f6c1a9e8b2d4c7fa5e0b9d2c4f6a8e1"],
                                  "value": {"amount": 312_000.0, "currency": "UAH"},
                                  "suppliers": [{"id": "UA-EDR-43718265", "name": "ТОВ «Буковина-Медтех»"}]})
-    assert flags(tmp_path, WINNER, write_lines(tmp_path, "rejected.jsonl", [release])) == {}
+    assert flags(tmp_path, WINNER, write_lines(tmp_path / "rejected.jsonl", [release])) == {}
 
 
 def test_a_native_bid_rejected_at_prequalification_is_still_not_compared(tmp_path):
@@ -182,7 +151,7 @@ def test_a_native_bid_rejected_at_prequalification_is_still_not_compared(tmp_pat
     rejected.update(id="0c5d2e9a7b6f4183a2d4c6e8f0b1a3c5", status="invalid.pre-qualification",
                     value={"amount": 455_000.0, "currency": "UAH", "valueAddedTaxIncluded": True})
     native["data"]["bids"].append(rejected)
-    path = write_lines(tmp_path, "native.jsonl", [native])
+    path = write_lines(tmp_path / "native.jsonl", [native])
     (lot,) = only(flags(tmp_path, WINNER, path))["evidence"]["lots"]
     assert [b["value_amount"] for b in lot["cheaper_valid_bids"]] == [486_000, 502_200]
 
@@ -215,7 +184,7 @@ def test_contract_value_increase_leaves_cancelled_contracts_of_the_award_out(tmp
         "id": "f0a2c4e6b8d04f2a9c1e3b5d7f9a1c3e", "awardID": award_id, "contractID": "UA-2025-04-07-004518-a-a3",
         "status": "cancelled", "date": "2025-04-24T10:00:00+03:00",
         "value": {"amount": 400_000.0, "currency": "UAH", "valueAddedTaxIncluded": True, "amountNet": 333_333.33}})
-    flag = only(flags(tmp_path, INCREASE, write_lines(tmp_path, "cancelled.jsonl", [tender, *contracts])))
+    flag = only(flags(tmp_path, INCREASE, write_lines(tmp_path / "cancelled.jsonl", [tender, *contracts])))
     (contract,) = flag["evidence"]["contracts"]
     assert contract["award_contracts"] == 2 and contract["award_contracts_value"] == 1_126_000
     assert flag["value"] == pytest.approx(12.6)
