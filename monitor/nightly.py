@@ -16,11 +16,8 @@ import threading
 import time
 from typing import Any
 
-import click
 import structlog
 
-from monitor.classify.categories import CategoryError
-from monitor.classify.run import classify_changed
 from monitor.config import ConfigError, Settings
 from monitor.lock import hold_lock
 from monitor.runs import close_abandoned_runs, finish_run, start_run
@@ -58,8 +55,8 @@ def run_nightly(settings: Settings, *, stop: threading.Event | None = None) -> N
 def run_nightly_locked(settings: Settings, config: SourceConfig | None = None, *,
                        stop: threading.Event | None = None) -> NightlyResult:
     """The nightly steps, for a caller that holds the lock already (the scheduler's ``--once``)."""
-    from monitor.commands.flag import evaluate_rules  # here, not at the top: the commands import monitor.cli
-    from monitor.commands.ingest import run_ingest
+    from monitor.commands.ingest import run_ingest  # here, not at the top: the commands import monitor.cli
+    from monitor.pipeline import classify_step, flag_step
 
     config = config or source_config(settings)
     names = config.names()
@@ -106,18 +103,15 @@ def run_nightly_locked(settings: Settings, config: SourceConfig | None = None, *
         stopped = stopped or stop_requested()
         if not stopped:
             started = time.monotonic()
-            try:
-                classified = classify_changed(con)
+            classified, failure = classify_step(con)
+            if classified is not None:
                 summary["classified"] = {"processes": classified.processes,
                                          "classifications": classified.classifications,
                                          "plans": classified.plans,
                                          "plan_classifications": classified.plan_classifications,
                                          "full": classified.full}
-            except CategoryError as exc:
-                failed("classify", EXIT_BAD_INPUT, f"category files are invalid: {exc}")
-            except Exception as exc:
-                log.exception("classify step failed", error=str(exc))
-                failed("classify", EXIT_FAILED, str(exc) or type(exc).__name__)
+            if failure:
+                failed("classify", failure.exit_code, failure.reason)
             seconds["classify"] = round(time.monotonic() - started, 2)
         con.close()
         con = None
@@ -126,19 +120,14 @@ def run_nightly_locked(settings: Settings, config: SourceConfig | None = None, *
         stopped = stopped or stop_requested()
         if not stopped:
             started = time.monotonic()
-            try:
-                evaluation = evaluate_rules(settings)
+            evaluation, failure = flag_step(settings)
+            if evaluation is not None:
                 summary["flags"] = {"new": evaluation.new, "changed": evaluation.changed,
                                     "resolved": evaluation.resolved, "open": evaluation.open,
                                     "rules": len(evaluation.outcomes),
                                     "failed_rules": [o.rule_id for o in evaluation.failed]}
-                if evaluation.failed:
-                    failed("flag", EXIT_FAILED, "; ".join(f"rule {o.rule_id}: {o.error}" for o in evaluation.failed))
-            except click.ClickException as exc:  # invalid rule files (BadInput)
-                failed("flag", EXIT_BAD_INPUT, exc.format_message())
-            except Exception as exc:
-                log.exception("flag step failed", error=str(exc))
-                failed("flag", EXIT_FAILED, str(exc) or type(exc).__name__)
+            if failure:
+                failed("flag", failure.exit_code, failure.reason)
             seconds["flag"] = round(time.monotonic() - started, 2)
     except BaseException as exc:  # KeyboardInterrupt and the like: close the run, then let it go
         if con is None:

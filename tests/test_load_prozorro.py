@@ -625,7 +625,7 @@ def test_a_classification_failing_exits_1_and_the_flags_still_run(load, flag_rul
     def broken(con, **kwargs):
         raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate data of size 1.0 GiB")
 
-    monkeypatch.setattr("monitor.commands.classify.classify_changed", broken)
+    monkeypatch.setattr("monitor.pipeline.classify_changed", broken)
     code, out, err = load(LIFT_REPAIR)
     assert code == 1, err[-3000:]
     assert summary(out)["new"] == 1

@@ -11,15 +11,6 @@ from monitor.runs import finish_run, start_run
 from monitor.store import connect
 
 
-def classify_after_store(con) -> None:
-    """Run by load and ingest after storing: classify what changed; bad category files fail loudly."""
-    try:
-        classify_changed(con)
-    except CategoryError as exc:
-        raise BadInput("category files are invalid, classification skipped (the data is stored):\n" + str(exc)) \
-            from exc
-
-
 @click.command()
 @click.option("--full", is_flag=True, help="Re-classify every process (automatic when a category file changed).")
 @pass_app
