@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 # Given a record kind and (id, dateModified) pairs listed by a feed, the ids already stored with that
 # dateModified or a newer one. Supplied by the ingest run (which owns the database), so connectors
@@ -53,9 +53,11 @@ class Connector(Protocol):
     def pages(self, cursor: str | None) -> AsyncIterator[Page]: ...
 
 
+@runtime_checkable
 class RefetchingConnector(Connector, Protocol):
-    """A connector that fetches listed objects one by one, and so can fetch deferred ones again."""
+    """A connector that fetches listed objects one by one, and so can fetch deferred ones again (the
+    ingest run keeps a retry queue for these only)."""
 
     kind: str  # the raw record kind of its objects
 
-    async def refetch(self, object_ids: list[str]) -> list[FetchedRecord]: ...
+    async def refetch(self, object_ids: list[str], listed: dict[str, str] | None = None) -> list[FetchedRecord]: ...

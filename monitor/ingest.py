@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import structlog
 
-from connectors.base import Connector, FetchedRecord, KnownLookup, Page
+from connectors.base import Connector, FetchedRecord, KnownLookup, Page, RefetchingConnector
 from monitor.store import fetch_retries
 from monitor.store.fetch_retries import Failure, Pending
 from monitor.store.db import transaction
@@ -98,7 +98,7 @@ def _settled(records: list[FetchedRecord], queue: dict[str, Pending]) -> list[st
     return [r.object_id for r in records if not r.retry and r.object_id in queue]
 
 
-def _queue_writer(connector: Connector, failures: list[Failure], settled: list[str], now: datetime):
+def _queue_writer(connector: RefetchingConnector, failures: list[Failure], settled: list[str], now: datetime):
     """What a stored batch also writes, in its transaction: settled objects leave the queue, failures are deferred."""
 
     def write(con: duckdb.DuckDBPyConnection) -> None:
@@ -119,7 +119,7 @@ def _track(queue: dict[str, Pending], failures: list[Failure], settled: list[str
         known.deferred = known.deferred or deferred
 
 
-async def _retry_queued(con: duckdb.DuckDBPyConnection, connector: Connector, queue: dict[str, Pending],
+async def _retry_queued(con: duckdb.DuckDBPyConnection, connector: RefetchingConnector, queue: dict[str, Pending],
                         result: SourceResult) -> None:
     """Fetch the feed's deferred objects again, before its pages; store what comes."""
     ids = [object_id for object_id, row in queue.items() if row.deferred]
@@ -161,7 +161,7 @@ async def ingest_source(
         except Exception as exc:  # handed to the consumer, which records the run as failed
             await pages.put(exc)
 
-    refetching = hasattr(connector, "refetch")
+    refetching = isinstance(connector, RefetchingConnector)
     queue = fetch_retries.pending(con, connector.name) if refetching else {}
     producer = None
     try:
@@ -227,7 +227,7 @@ async def ingest_source(
     return result
 
 
-def _note_outage(con: duckdb.DuckDBPyConnection, connector: Connector, failures: list[Failure],
+def _note_outage(con: duckdb.DuckDBPyConnection, connector: RefetchingConnector, failures: list[Failure],
                  now: datetime) -> None:
     with transaction(con):
         fetch_retries.note_failures(con, connector.name, connector.source, connector.kind, failures,

@@ -69,7 +69,3 @@ def clear(con: duckdb.DuckDBPyConnection, feed: str, ids: list[str]) -> None:
     if ids:
         con.execute("DELETE FROM fetch_retries WHERE feed = ? AND list_contains(?, id)", [feed, ids])
 
-
-def queued(con: duckdb.DuckDBPyConnection, feed: str) -> int:
-    """How many of the feed's objects wait in the queue."""
-    return con.execute("SELECT count(*) FROM fetch_retries WHERE feed = ?", [feed]).fetchall()[0][0]
