@@ -348,6 +348,19 @@ def test_query_csv_format(loaded, run_cli):
                           "Харківське шосе, 148, під’їзд 8, реєстр.№ 19279 у Дарницькому районі м. Києва")
 
 
+def test_query_csv_neutralises_formulas_json_keeps_the_text(loaded, run_cli):
+    # a tender title is untrusted text: opened in a spreadsheet, a CSV cell starting with = would run
+    sql = ("SELECT '=HYPERLINK(\"http://evil.example\",\"Послуги\")' AS title, '@SUM(A1)' AS note, "
+           "-5 AS delta, '-' || 'x' AS dash, 'Послуги з догляду' AS plain, NULL AS empty")
+    code, out, _ = run_cli("--db", loaded, "query", "--format", "csv", sql)
+    assert code == 0
+    assert list(csv.reader(io.StringIO(out)))[1] == [
+        "'=HYPERLINK(\"http://evil.example\",\"Послуги\")", "'@SUM(A1)", "-5", "'-x", "Послуги з догляду", ""]
+    code, out, _ = run_cli("--db", loaded, "query", "--format", "json", sql)
+    assert code == 0
+    assert json.loads(out)[0]["title"] == '=HYPERLINK("http://evil.example","Послуги")'
+
+
 def test_query_table_format(loaded, run_cli):
     code, out, _ = run_cli("--db", loaded, "query", "SELECT ocid, value_amount FROM processes ORDER BY ocid")
     assert code == 0

@@ -12,6 +12,7 @@ import duckdb
 import orjson
 
 from monitor.cli import BadInput, pass_app
+from monitor.formulas import neutralise
 from monitor.store import connect_read_only
 
 TABLE_ROWS = 100  # rows the table format prints unless --limit says otherwise
@@ -35,6 +36,9 @@ def _json_default(value):
 @pass_app
 def query(app, sql: str, output_format: str, limit: int | None) -> None:
     """Run read-only SQL over the database (writes are refused).
+
+    In csv, a text cell a spreadsheet would run as a formula (starting with =, +, -, @, a tab or a
+    carriage return) gets a leading apostrophe, as in monitor export; json gives every text as stored.
 
     Example: monitor query "SELECT region, count(*) FROM processes GROUP BY ALL ORDER BY 2 DESC"
     """
@@ -64,8 +68,8 @@ def query(app, sql: str, output_format: str, limit: int | None) -> None:
         con.close()
     if output_format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
+        writer.writerow([neutralise(c) for c in columns])
+        writer.writerows([neutralise(v) for v in row] for row in rows)
     else:
         click.echo(orjson.dumps([dict(zip(columns, r)) for r in rows], default=_json_default,
                                 option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
