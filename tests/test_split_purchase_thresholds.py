@@ -107,6 +107,14 @@ def test_every_other_buyer_kind_takes_the_ordinary_thresholds(tmp_path, kind):
     assert {(f["evidence"]["threshold"], f["evidence"]["window_total"]) for f in found.values()} == {(400_000, 910_000)}
 
 
+def test_a_buyer_not_obliged_to_tender_is_not_judged(tmp_path):
+    """Kind other (a buyer outside Law 922's procedures) may buy directly at any value: the same three reports
+    raise nothing, unless the exemption is lifted."""
+    fixture = special_variant(tmp_path, "kind-other", kind="other")
+    assert flags(fixture.parent, SPLIT, fixture) == {}
+    assert len(flags(fresh(tmp_path, "not-exempt"), SPLIT, fixture, params={"exempt_buyer_kinds": []})) == 3
+
+
 def test_a_special_buyer_is_judged_against_its_own_works_threshold(tmp_path):
     """Laying water mains, 1.4 + 1.3 + 1.2 million UAH in 21 days: over the ordinary 1 500 000 for works,
     below a special buyer's 5 000 000; at 1.9 + 1.8 + 1.7 million the window crosses that too."""
