@@ -12,6 +12,7 @@ from conftest import write_rule
 from monitor.cli import main
 from monitor.commands import flag as flag_command
 from monitor.flags.engine import evaluate, run_sandboxed
+from monitor.store.changes import log_changed_processes
 from monitor.flags.rules import RuleError, load_rules
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "flags"
@@ -90,8 +91,9 @@ def test_history_new_unchanged_changed_resolved(tmp_path, db):
     assert (again.new, again.changed, again.resolved) == (0, 0, 0)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT * FROM flags ORDER BY subject_id").fetchall() == before  # nothing changed
-    with duckdb.connect(str(db)) as con:  # the 'open' tender gets a second bidder
+    with duckdb.connect(str(db)) as con:  # the 'open' tender gets a second bidder (logged, as the normalizer does)
         con.execute("UPDATE processes SET number_of_tenderers = 2 WHERE ocid = 'open'")
+        log_changed_processes(con, "SELECT 'open' AS ocid")
     later = evaluate(db, rules, now=t0 + timedelta(days=2))
     assert (later.new, later.resolved) == (0, 1)
     with duckdb.connect(str(db), read_only=True) as con:

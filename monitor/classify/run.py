@@ -18,6 +18,7 @@ import structlog
 
 from monitor.classify.categories import load_categories, rules_hash
 from monitor.classify.engine import classify
+from monitor.store.changes import log_changed_processes
 from monitor.store.db import transaction
 
 log = structlog.get_logger(__name__)
@@ -140,6 +141,7 @@ def classify_changed(con: duckdb.DuckDBPyConnection, *, full: bool = False, rule
                     "OR ocid NOT IN (SELECT ocid FROM processes)")
         con.execute("INSERT INTO classified_processes SELECT ocid, raw_key, date_modified, ? FROM classify_todo",
                     [current_hash])
+        log_changed_processes(con, "SELECT ocid FROM classify_todo")  # the flag rules that read categories
         plans, plan_assigned = _classify_plans(con, categories, full, current_hash, now)
     outcome = ClassifyResult(todo, assigned, full, round(time.monotonic() - started, 2), plans, plan_assigned)
     log.info("classified", processes=outcome.processes, classifications=outcome.classifications, full=full,

@@ -23,10 +23,10 @@ def known_categories() -> set[str]:
 
 
 def evaluate_rules(settings: Settings, rule_ids: list[str] | None = None,
-                   as_of: datetime | None = None) -> Evaluation:
+                   as_of: datetime | None = None, full: bool = False) -> Evaluation:
     """Load, validate and evaluate the rules (all, or ``rule_ids``) on the database of ``settings``, within
-    its memory limit and threads, with ``as_of`` (default the configured clock); invalid rule files are
-    bad input."""
+    its memory limit and threads, with ``as_of`` (default the configured clock); incremental rules on the
+    processes changed since their last evaluation unless ``full``. Invalid rule files are bad input."""
     try:
         rules = load_rules(known_categories=known_categories())
     except RuleError as exc:
@@ -40,7 +40,7 @@ def evaluate_rules(settings: Settings, rule_ids: list[str] | None = None,
                   console=Console(stderr=True), disable=not show_progress(), transient=True) as progress:
         task = progress.add_task("flag rules", total=len(rules))
         return evaluate(settings.db_path, rules, memory_limit=settings.memory_limit, threads=settings.threads,
-                        as_of=as_of or settings.as_of,
+                        as_of=as_of or settings.as_of, full=full,
                         on_rule=lambda outcome: progress.update(task, advance=1, description=outcome.rule_id))
 
 
@@ -49,17 +49,27 @@ def evaluate_rules(settings: Settings, rule_ids: list[str] | None = None,
 @click.option("--as-of", "as_of", metavar="DATE",
               help="The clock the rules read as $as_of (open deadlines, 'last 12 months'); default now, "
                    "or MONITOR_AS_OF / [flags] as_of.")
+@click.option("--full", is_flag=True,
+              help="Evaluate incremental rules on every process too, not only on those changed since their last "
+                   "evaluation.")
 @pass_app
-def flag(app, rule_ids: tuple[str, ...], as_of: str | None) -> None:
-    """Evaluate the rules in rules/flags/ and update the flags table (new, changed, resolved)."""
+def flag(app, rule_ids: tuple[str, ...], as_of: str | None, full: bool) -> None:
+    """Evaluate the rules in rules/flags/ and update the flags table (new, changed, resolved).
+
+    Rules marked incremental are evaluated on the processes changed since their last evaluation (all of
+    them the first time, after a change of the rule, or with --full); the others on the whole database.
+    """
     try:
         clock = parse_datetime(as_of) if as_of else app.settings.as_of
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from exc
-    result = evaluate_rules(app.settings, list(rule_ids), clock)
+    result = evaluate_rules(app.settings, list(rule_ids), clock, full)
     for outcome in result.failed:
         click.echo(f"rule {outcome.rule_id} failed: {outcome.error}", err=True)
-    click.echo(f"{len(result.outcomes)} rule(s) evaluated, {len(result.failed)} failed: {result.new} new, "
+    incremental = sum(o.changed_only for o in result.outcomes)
+    scope = (f" ({incremental} incremental on the {result.changed_processes:,} changed process(es))"
+             if incremental else "")
+    click.echo(f"{len(result.outcomes)} rule(s) evaluated{scope}, {len(result.failed)} failed: {result.new} new, "
                f"{result.changed} changed, {result.resolved} resolved, {result.open} open flags")
     if result.failed:
         raise click.exceptions.Exit(1)

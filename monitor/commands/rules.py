@@ -43,7 +43,7 @@ def _split(path: Path) -> tuple[list[Path], list[Path]]:
 @rules.command("list")
 @click.option("--kind", type=click.Choice(["anomaly", "opportunity"]), help="Only rules of this kind.")
 def list_rules(kind: str | None) -> None:
-    """Every flag rule with its kind, severity, subject and references."""
+    """Every flag rule with its kind, severity, subject and references; which are incremental."""
     try:
         loaded = load_rules(known_categories=known_categories())
     except RuleError as exc:  # bad input, reported as `rules check` does: every problem, exit 2
@@ -60,6 +60,10 @@ def list_rules(kind: str | None) -> None:
     uses = _shared_uses(shown)
     if uses:
         click.echo("shared sets they read (rules/flags/shared/): " + ", ".join(uses))
+    incremental = [r.id for r in shown if r.incremental]
+    if incremental:
+        click.echo(f"incremental, evaluated on the changed processes after their first run ({len(incremental)}): "
+                   + ", ".join(incremental))
 
 
 def _shared_uses(loaded: list) -> list[str]:

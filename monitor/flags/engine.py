@@ -11,6 +11,10 @@ History: a flag is keyed by (rule, subject type, subject id, ocid). A new one is
 first_seen = last_seen = now; one still firing is updated only when its value or evidence changed
 (compared by a hash of the evidence, so the open flags' evidence is never copied); one that stopped
 firing gets resolved_at = now. Re-running on unchanged data changes nothing.
+
+Incremental rules (``monitor.flags.incremental``) are evaluated, after their first run, on the processes
+logged as changed since their watermark, and only those processes' flags are merged; the watermarks
+move in the transaction that writes the flags.
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ import pyarrow as pa
 import structlog
 
 from monitor.config import parse_datetime
+from monitor.flags.incremental import (CHANGED_SCHEMA, FULL_SHARE, changed_only, copy_changed_rows,
+                                       definition_hash)
 from monitor.flags.rules import BUILTIN_AS_OF, Rule
 from monitor.flags.shared import SharedSet
 from monitor.store import connect
+from monitor.store.changes import latest_batch, prune_seen
 from monitor.store.db import sql_ident, sql_literal, transaction
 
 log = structlog.get_logger(__name__)
@@ -52,6 +59,15 @@ class RuleOutcome:
     rows: int = 0
     seconds: float = 0.0
     error: str | None = None
+    changed_only: bool = False   # evaluated on the changed processes alone (an incremental rule)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangeScope:
+    """The change-log batches ``since`` < n <= ``upto`` and the incremental rules evaluated on their processes."""
+    since: int
+    upto: int
+    rule_ids: frozenset[str]
 
 
 @dataclasses.dataclass
@@ -61,6 +77,7 @@ class Evaluation:
     changed: int = 0
     resolved: int = 0
     open: int = 0
+    changed_processes: int | None = None   # processes the incremental rules were evaluated on (None: all)
 
     @property
     def failed(self) -> list[RuleOutcome]:
@@ -123,7 +140,8 @@ def _wrapped(rule: Rule, columns: list[str], types: dict[str, Any] | None = None
     )
 
 
-def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]) -> pa.Table:
+def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any],
+              changed: bool = False) -> pa.Table:
     used = {name: params[name] for name in set(_PARAM.findall(rule.query))}
     probe = con.sql(f"SELECT * FROM ({rule.query}) LIMIT 0", params=used)
     columns = probe.columns
@@ -132,7 +150,8 @@ def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, params: dict[str, Any]
         raise ValueError(f"the query returns no subject_id column (it returns {', '.join(columns)})")
     if rule.subject == "process" and "ocid" not in columns:
         raise ValueError("a rule about processes must return an ocid column")
-    relation = con.sql(_wrapped(rule, columns, types), params=used)
+    wrapped = _wrapped(rule, columns, types)
+    relation = con.sql(changed_only(wrapped) if changed else wrapped, params=used)
     # DuckDB 2 names it to_arrow_table; 1.x had arrow() return a Table
     table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
     return table.cast(RESULT_SCHEMA)
@@ -187,16 +206,18 @@ def _rule_error(exc: Exception, memory_limit: str | None) -> str:
     return message[:500]
 
 
-def _point_at_the_database(con: duckdb.DuckDBPyConnection) -> None:
-    """Names resolve to the database's tables first, then to the shared sets."""
+def _point_at_the_database(con: duckdb.DuckDBPyConnection, changed: bool = False) -> None:
+    """Names resolve to the database's tables first, then to the shared sets; with ``changed``, to the
+    changed processes' rows and the shared sets computed from them before those."""
     con.execute(f"USE {_SANDBOX_DB}")
-    con.execute(f"SET search_path = '{_SANDBOX_DB}.main,memory.main'")
+    first = f"memory.{CHANGED_SCHEMA}," if changed else ""
+    con.execute(f"SET search_path = '{first}{_SANDBOX_DB}.main,memory.main'")
 
 
 def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule],
-                    memory_limit: str | None = None) -> dict[str, str]:
-    """Every shared set the rules read, computed once into a table of the sandbox's in-memory catalog;
-    returns the errors by set name.
+                    memory_limit: str | None = None, schema: str = "main") -> dict[str, str]:
+    """Every shared set the rules read, computed once into a table of the sandbox's in-memory catalog
+    (schema ``schema``: the changed processes' own sets go beside their rows); returns the errors by set name.
 
     A set that fails, or that reads a failed set, or whose name is a table of the database (it would
     hide the table from the rules), has an error instead; the rules reading it fail with that error.
@@ -220,13 +241,14 @@ def _compute_shared(con: duckdb.DuckDBPyConnection, rules: list[Rule],
                             f"rename {each.path}")
         else:
             try:
-                rows = con.execute(f"CREATE TABLE memory.main.{sql_ident(name)} AS {each.query}").fetchone()[0]
+                rows = con.execute(f"CREATE TABLE memory.{schema}.{sql_ident(name)} AS {each.query}").fetchone()[0]
             except duckdb.Error as exc:
                 errors[name] = _rule_error(exc, memory_limit)
         if name in errors:
             log.error("shared set failed", shared_set=name, file=str(each.path), error=errors[name])
         else:
-            log.info("shared set computed", shared_set=name, rows=rows, seconds=round(time.monotonic() - started, 3))
+            log.info("shared set computed", shared_set=name, rows=rows, seconds=round(time.monotonic() - started, 3),
+                     changed_only=schema == CHANGED_SCHEMA)
     return errors
 
 
@@ -240,7 +262,8 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
                   as_of: datetime | None = None,
                   on_rule: Callable[[RuleOutcome], None] | None = None,
                   workers: int = 2, memory_limit: str | None = None,
-                  threads: int | None = None) -> tuple[pa.Table, list[RuleOutcome]]:
+                  threads: int | None = None,
+                  changes: ChangeScope | None = None) -> tuple[pa.Table, list[RuleOutcome]]:
     """Evaluate ``rules`` on a read-only, no-external-access connection; return their rows and outcomes.
 
     Every rule may read ``$as_of`` (the evaluation clock, default now) without declaring it; an
@@ -248,6 +271,9 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
     one sandboxed database: much of a rule's plan (window functions, small joins, the JSON of its
     evidence) runs on one thread, so two rules at once keep two cores busy. Rows and outcomes come
     back in the rules' order whatever the order they finished in.
+
+    The rules in ``changes.rule_ids`` read only the rows of the processes changed in its batches (and shared
+    sets computed from those) and return flags of those processes alone (``monitor.flags.incremental``).
     """
     as_of = as_of or datetime.now(timezone.utc)
     spill = _spill_dir(db_path)
@@ -262,12 +288,12 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
     cursors: list[duckdb.DuckDBPyConnection] = []
     lock = threading.Lock()
 
-    def cursor() -> duckdb.DuckDBPyConnection:
+    def cursor(changed: bool) -> duckdb.DuckDBPyConnection:
         if not hasattr(local, "cursor"):
             local.cursor = con.cursor()
-            _point_at_the_database(local.cursor)
             with lock:
                 cursors.append(local.cursor)
+        _point_at_the_database(local.cursor, changed)
         return local.cursor
 
     def run(index: int) -> int:
@@ -275,13 +301,15 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
         params = {BUILTIN_AS_OF: as_of, **rule.params, **(overrides or {}).get(rule.id, {})}
         params[BUILTIN_AS_OF] = _as_datetime(params[BUILTIN_AS_OF])
         started = time.monotonic()
-        outcome = RuleOutcome(rule.id)
+        changed = rule.id in incremental
+        outcome = RuleOutcome(rule.id, changed_only=changed)
+        errors = changed_errors if changed else shared_errors
         try:
-            broken = [each for each in rule.shared if each.name in shared_errors]
+            broken = [each for each in rule.shared if each.name in errors]
             if broken:
                 raise ValueError(f"the shared set {broken[0].name} ({broken[0].path}) failed: "
-                                 f"{shared_errors[broken[0].name]}")
-            table = _run_rule(cursor(), rule, params)
+                                 f"{errors[broken[0].name]}")
+            table = _run_rule(cursor(changed), rule, params, changed)
             tables[index] = table
             outcome.rows = table.num_rows
         except (duckdb.Error, ValueError) as exc:
@@ -292,8 +320,16 @@ def run_sandboxed(db_path: Path, rules: list[Rule], overrides: dict[str, dict[st
         outcomes[index] = outcome
         return index
 
+    incremental = changes.rule_ids if changes else frozenset()
     try:
-        shared_errors = _compute_shared(con, rules, memory_limit)
+        shared_errors = _compute_shared(con, [r for r in rules if r.id not in incremental], memory_limit)
+        changed_errors: dict[str, str] = {}
+        if incremental:
+            copy_changed_rows(con, _SANDBOX_DB, changes.since, changes.upto)
+            _point_at_the_database(con, changed=True)
+            changed_errors = _compute_shared(con, [r for r in rules if r.id in incremental], memory_limit,
+                                             CHANGED_SCHEMA)
+            _point_at_the_database(con)
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="rule") as pool:
             for done in as_completed([pool.submit(run, i) for i in range(len(rules))]):
                 if on_rule:
@@ -335,21 +371,36 @@ ANTI JOIN flag_dup_keys d ON d.rule_id = r.rule_id AND d.subject_type = r.subjec
 UNION ALL
 SELECT rule_id, kind, severity, subject_type, subject_id, ocid, value, evidence, hash(evidence) FROM merged;
 
--- the open flags of the evaluated rules: keys, value and a hash of the evidence (not the evidence itself)
+-- the open flags of the evaluated rules: keys, value and a hash of the evidence (not the evidence itself);
+-- of a rule evaluated on the changed processes alone, only their flags
 CREATE OR REPLACE TEMP TABLE flag_open AS
 SELECT rowid AS row_id, rule_id, subject_type, subject_id, ocid, value, hash(evidence::VARCHAR) AS evidence_hash
 FROM flags
-WHERE resolved_at IS NULL AND rule_id IN (SELECT rule_id FROM evaluated_rules);
+WHERE resolved_at IS NULL
+  AND (rule_id IN (SELECT rule_id FROM evaluated_rules WHERE NOT changed_only)
+       OR (rule_id IN (SELECT rule_id FROM evaluated_rules WHERE changed_only)
+           AND ocid IN (SELECT ocid FROM flag_changed_ocids)));
 """
 
 
-def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[str],
-                now: datetime) -> tuple[int, int, int]:
-    """Merge the rows of the rules in ``evaluated`` into ``flags``; return (new, changed, resolved)."""
+def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[RuleOutcome],
+                now: datetime, changes: ChangeScope | None = None,
+                watermarks: dict[str, str] | None = None) -> tuple[int, int, int]:
+    """Merge the rows of the rules ``evaluated`` into ``flags``; return (new, changed, resolved).
+
+    A rule evaluated on the changed processes alone (``changed_only``) replaces only those processes'
+    flags. In the same transaction the incremental rules in ``watermarks`` (id: definition hash) are
+    marked as having seen the change log up to ``changes.upto``, and the batches all of them saw pruned.
+    """
     con.register("flag_rows", rows)
-    con.register("evaluated_rules", pa.table({"rule_id": pa.array(evaluated, pa.string())}))
+    con.register("evaluated_rules", pa.table({
+        "rule_id": pa.array([o.rule_id for o in evaluated], pa.string()),
+        "changed_only": pa.array([o.changed_only for o in evaluated], pa.bool_())}))
     try:
         with transaction(con):
+            since, upto = (changes.since, changes.upto) if changes else (0, 0)
+            con.execute("CREATE OR REPLACE TEMP TABLE flag_changed_ocids AS SELECT DISTINCT ocid FROM process_changes "
+                        "WHERE change_seq > $since AND change_seq <= $upto", {"since": since, "upto": upto})
             con.execute(_MERGE)
             key = ("o.rule_id = n.rule_id AND o.subject_type = n.subject_type AND o.subject_id = n.subject_id "
                    "AND o.ocid IS NOT DISTINCT FROM n.ocid")
@@ -367,32 +418,73 @@ def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[
                            n.evidence, $now, $now, NULL
                     FROM flag_now n WHERE NOT EXISTS (SELECT 1 FROM flag_open o WHERE {key})""",
                 {"now": now}).fetchone()[0]
+            if watermarks:
+                con.executemany(
+                    "INSERT INTO flag_watermarks VALUES (?, ?, ?, ?) ON CONFLICT (rule_id) DO UPDATE SET "
+                    "definition_hash = excluded.definition_hash, change_seq = excluded.change_seq, "
+                    "evaluated_at = excluded.evaluated_at",
+                    [(rule_id, digest, changes.upto if changes else 0, now) for rule_id, digest in watermarks.items()])
+                prune_seen(con)
     finally:
         con.unregister("flag_rows")
         con.unregister("evaluated_rules")
     return new, changed, resolved
 
 
+def _plan_changes(con: duckdb.DuckDBPyConnection, rules: list[Rule], hashes: dict[str, str],
+                  full: bool) -> tuple[ChangeScope | None, int | None]:
+    """Which incremental rules can be evaluated on the changed processes alone, and on how many processes.
+
+    One whose watermark's definition hash is the current one can, from the oldest of their watermarks
+    (evaluating a process again is harmless); not with ``full``, nor when more than FULL_SHARE of the
+    processes changed (copying them would cost more than running on everything).
+    """
+    upto = latest_batch(con)
+    marks = {rule_id: (digest, seq) for rule_id, digest, seq in
+             con.execute("SELECT rule_id, definition_hash, change_seq FROM flag_watermarks").fetchall()}
+    ready = frozenset(r.id for r in rules if r.id in hashes and not full and marks.get(r.id, (None,))[0] == hashes[r.id])
+    if not ready:
+        return ChangeScope(upto, upto, frozenset()), None
+    since = min(marks[rule_id][1] for rule_id in ready)
+    changed, processes = con.execute(
+        "SELECT (SELECT count(DISTINCT ocid) FROM process_changes WHERE change_seq > $since AND change_seq <= $upto), "
+        "(SELECT count(*) FROM processes)", {"since": since, "upto": upto}).fetchall()[0]
+    if changed > FULL_SHARE * max(processes, 1):
+        log.info("many processes changed: every rule evaluated on the whole database", changed_processes=changed,
+                 processes=processes)
+        return ChangeScope(upto, upto, frozenset()), None
+    return ChangeScope(since, upto, ready), changed
+
+
 def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str, Any]] | None = None,
              now: datetime | None = None, memory_limit: str | None = None, threads: int | None = None,
-             as_of: datetime | None = None, on_rule: Callable[[RuleOutcome], None] | None = None) -> Evaluation:
+             as_of: datetime | None = None, on_rule: Callable[[RuleOutcome], None] | None = None,
+             full: bool = False) -> Evaluation:
     """Evaluate ``rules`` against the database at ``db_path`` and update ``flags``; the path must not be open.
 
     ``as_of`` is the clock the rules read (``$as_of``); ``now`` stamps the flags' history. A pinned
     ``as_of`` (replaying old data week by week, the demo's snapshot) stamps the history too, so the
-    weekly report sees the flags in the week they would have been raised.
+    weekly report sees the flags in the week they would have been raised. Incremental rules are evaluated
+    on the processes changed since their last evaluation (``monitor.flags.incremental``), unless ``full``.
     """
     now = now or as_of or datetime.now(timezone.utc)
-    connect(db_path, memory_limit=memory_limit, threads=threads).close()  # migrate first: the sandbox cannot
+    hashes = {r.id: definition_hash(r, {**r.params, **(overrides or {}).get(r.id, {})})
+              for r in rules if r.incremental}
+    con = connect(db_path, memory_limit=memory_limit, threads=threads)  # migrate first: the sandbox cannot
+    try:
+        changes, changed_processes = _plan_changes(con, rules, hashes, full)
+    finally:
+        con.close()
     started = time.monotonic()
     rows, outcomes = run_sandboxed(db_path, rules, overrides, as_of, on_rule, memory_limit=memory_limit,
-                                   threads=threads)
+                                   threads=threads, changes=changes)
     sandbox_seconds = time.monotonic() - started
-    evaluated = [o.rule_id for o in outcomes if not o.error]
+    evaluated = [o for o in outcomes if not o.error]
+    watermarks = {o.rule_id: hashes[o.rule_id] for o in evaluated if o.rule_id in hashes}
     con = connect(db_path, memory_limit=memory_limit, threads=threads)
     try:
         started = time.monotonic()
-        new, changed, resolved = write_flags(con, rows, evaluated, now)
+        new, changed, resolved = write_flags(con, rows, evaluated, now, changes, watermarks)
         merge_seconds = time.monotonic() - started
         con.executemany("INSERT INTO rule_runs VALUES (?, ?, ?, ?, ?, ?)",
                         [(o.rule_id, now, "failed" if o.error else "ok", o.rows, o.seconds, o.error)
@@ -400,8 +492,9 @@ def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str,
         open_flags = con.execute("SELECT count(*) FROM flags WHERE resolved_at IS NULL").fetchone()[0]
     finally:
         con.close()
-    result = Evaluation(outcomes, new, changed, resolved, open_flags)
+    result = Evaluation(outcomes, new, changed, resolved, open_flags, changed_processes)
     log.info("flags evaluated", rules=len(rules), failed=len(result.failed), new=new, changed=changed,
              resolved=resolved, open=open_flags, sandbox_seconds=round(sandbox_seconds, 2),
-             merge_seconds=round(merge_seconds, 2))
+             merge_seconds=round(merge_seconds, 2), changed_only=len(changes.rule_ids),
+             changed_processes=changed_processes)
     return result

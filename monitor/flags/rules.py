@@ -3,7 +3,8 @@
 Checks (all problems are collected, each as ``file:line: key: message``): the schema (unknown keys
 rejected), ``id`` equal to the file name, the query is exactly one read-only SELECT, it reads no
 files, every ``$param`` it uses is declared, ``references`` to published indicators are written
-exactly (``Cardinal R018``, ``prozorro-risks sas24-3-2``), and example fixtures exist.
+exactly (``Cardinal R018``, ``prozorro-risks sas24-3-2``), example fixtures exist, and a rule marked
+``incremental`` is about processes and reads neither the clock nor tables beyond a process's rows.
 
 The query returns one row per flag: ``subject_id`` (required), ``ocid`` (required when the subject
 is a process), ``value`` (optional number), and any other columns, which become the evidence.
@@ -16,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from monitor.flags.incremental import incremental_problems
 from monitor.flags.shared import SHARED_FOLDER, SharedSet, load_shared, needed_by
 from monitor.flags.sqlcheck import check_sql
 from monitor.reference import PROJECT_ROOT
@@ -47,6 +49,7 @@ SCHEMA: dict[str, Any] = {
         "description": {"type": "string", "minLength": 1},
         "falsepositives": {"type": "array", "items": {"type": "string"}},
         "query": {"type": "string", "minLength": 1},
+        "incremental": {"type": "boolean"},
         "examples": {
             "type": "array",
             "items": {
@@ -81,6 +84,7 @@ class Rule:
     examples: tuple[dict[str, Any], ...]
     path: Path
     shared: tuple[SharedSet, ...] = ()   # the shared sets the query reads, each after those it reads
+    incremental: bool = False            # flags on a process depend on its rows alone (monitor.flags.incremental)
 
 
 def _validate(path: Path, document: Any, problems: list[str], sets: dict[str, SharedSet]) -> Rule | None:
@@ -111,6 +115,10 @@ def _validate(path: Path, document: Any, problems: list[str], sets: dict[str, Sh
                 if key in example and not (path.parent / str(example[key])).exists():
                     problems.append(f"{name}:{key_line(document, 'examples')}: examples.{index}.{key}: fixture "
                                     f"{example[key]!r} not found next to the rule")
+    shared = needed_by(document["query"], sets)
+    if document.get("incremental") is True:
+        for problem in incremental_problems(str(document.get("subject")), document["query"], shared):
+            problems.append(f"{name}:{key_line(document, 'incremental')}: incremental: {problem}")
     if len(problems) > before:
         return None
     return Rule(
@@ -119,7 +127,7 @@ def _validate(path: Path, document: Any, problems: list[str], sets: dict[str, Sh
         params=dict(params), references=tuple(document.get("references") or []),
         description=document["description"], falsepositives=tuple(document.get("falsepositives") or []),
         query=document["query"], examples=tuple(dict(e) for e in document.get("examples") or []), path=path,
-        shared=needed_by(document["query"], sets),
+        shared=shared, incremental=document.get("incremental") is True,
     )
 
 

@@ -15,6 +15,7 @@ import duckdb
 from monitor.normalize.common import install_macros
 from monitor.normalize.ocds import normalize_ocds
 from monitor.normalize.prozorro import normalize_prozorro
+from monitor.store.changes import log_changed_processes
 
 # Tables whose rows belong to exactly one raw record (raw_key).
 RECORD_TABLES = (
@@ -108,7 +109,14 @@ def _drop_superseded(con: duckdb.DuckDBPyConnection) -> None:
 def _delete_replaced_rows(con: duckdb.DuckDBPyConnection) -> None:
     """Delete rows produced by the previous copies of these records, and by other owners of their ocids."""
     updated = con.execute("SELECT count(*) FROM norm_in WHERE is_update").fetchone()[0]
+    # the processes the previous copies belonged to, for the change log (a copy may name another ocid)
+    con.execute("CREATE OR REPLACE TEMP TABLE norm_old_ocids (ocid VARCHAR)")
     if updated:
+        con.execute(
+            "INSERT INTO norm_old_ocids SELECT ocid FROM processes WHERE raw_key IN "
+            "(SELECT raw_key FROM norm_in WHERE is_update) UNION SELECT ocid FROM contracts WHERE raw_key IN "
+            "(SELECT raw_key FROM norm_in WHERE is_update)"
+        )
         for table in RECORD_TABLES:
             con.execute(
                 f"DELETE FROM {table} WHERE raw_key IN (SELECT raw_key FROM norm_in WHERE is_update)"
@@ -205,9 +213,12 @@ def _upsert_organizations(con: duckdb.DuckDBPyConnection, selects: list[str]) ->
 def normalize_changed(con: duckdb.DuckDBPyConnection) -> int:
     """Normalize every record in ``norm_in``; return how many were normalized."""
     install_macros(con)
+    # every process a stored record names, kept or not (rules may read a record that does not own its process)
+    con.execute("CREATE OR REPLACE TEMP TABLE norm_named_ocids AS SELECT DISTINCT ocid FROM norm_in")
     _drop_superseded(con)
     kinds = {row[0] for row in con.execute("SELECT DISTINCT kind FROM norm_in").fetchall()}
     if not kinds:
+        log_changed_processes(con, "SELECT ocid FROM norm_named_ocids")
         return 0
     _delete_replaced_rows(con)
     _assign_process_keys(con)
@@ -215,4 +226,5 @@ def normalize_changed(con: duckdb.DuckDBPyConnection) -> int:
     if kinds & set(OCDS_KINDS):
         organization_selects += normalize_ocds(con)
     _upsert_organizations(con, organization_selects)
+    log_changed_processes(con, "SELECT ocid FROM norm_named_ocids UNION ALL SELECT ocid FROM norm_old_ocids")
     return con.execute("SELECT count(*) FROM norm_in").fetchone()[0]
