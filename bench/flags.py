@@ -10,8 +10,10 @@ complaints and bid documents straight into the tables with SQL (deterministic: v
 hashes of the row number; every item has a unit, 30 % a unit price). As on ProZorro, a report of a
 contract (45 % of the processes) has no tender period and no bids, but an award and a contract.
 Times the ``cardinal-*`` rules alone on a copy (to set beside Cardinal), then ``monitor flag`` in its
-own process, twice (all rules, sandboxed read two at a time, after the shared sets they read, then the
-flags merge), and prints the shared sets' and the rules' seconds (from its log and ``rule_runs``; a
+own process three times (all rules, sandboxed read two at a time, after the shared sets they read, then
+the flags merge): the first run, a re-run with nothing changed, and a run after a night's changes (1 %
+of the processes changed and logged, as the normalizer logs them: incremental rules evaluate those
+alone). Prints the shared sets' and the first run's rules' seconds (from its log and ``rule_runs``; a
 rule's seconds include waiting for the core the other rule uses).
 """
 
@@ -34,6 +36,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from monitor.report.weeks import week_containing  # noqa: E402
 from monitor.store import connect  # noqa: E402
+from monitor.store.changes import log_changed_processes  # noqa: E402
 
 SOCIAL_CPV = ["85312000-9", "85311000-2"]  # social services (853*): what the classifier output below tags
 OTHER_CPV = ["33600000-6", "09130000-9", "45450000-6", "30190000-7"]
@@ -188,6 +191,14 @@ FROM classifications c JOIN processes p USING (ocid) WHERE hash(p.ocid) % 5 = 0;
 """
 
 
+# a night's changes: newer copies of 1 % of the processes (each contract's value 5 % higher), logged in the
+# change log as the normalizer logs what it writes, so incremental rules evaluate those processes alone
+NIGHT = """
+UPDATE processes SET date_modified = date_modified + INTERVAL 1 DAY WHERE hash(ocid || 'night') % 100 = 0;
+UPDATE contracts SET value_amount = round(value_amount * 1.05, 2) WHERE hash(ocid || 'night') % 100 = 0;
+"""
+
+
 def _monitor(db: Path, *command: str) -> tuple[float, float, int, str, list[dict], float]:
     """``monitor --db DB COMMAND`` in its own process: wall seconds, peak RSS (GiB), exit status, its
     stdout, the events of its JSON log and the CPU seconds it used (user and system, all threads)."""
@@ -207,7 +218,8 @@ def _timed_flag(db: Path) -> tuple[float, float, int, str, list[tuple[str, int, 
     """``monitor flag``: wall seconds, peak RSS (GiB), exit status, summary line, (name, rows, seconds) of
     each shared set, the ``flags evaluated`` event and the CPU seconds."""
     seconds, rss, status, summary, events, cpu = _monitor(db, "flag")
-    shared = [(e["shared_set"], e["rows"], e["seconds"]) for e in events if e.get("event") == "shared set computed"]
+    shared = [(e["shared_set"] + (" of the changed processes" if e.get("changed_only") else ""), e["rows"], e["seconds"])
+              for e in events if e.get("event") == "shared set computed"]
     evaluated = next((e for e in events if e.get("event") == "flags evaluated"), {})
     return seconds, rss, status, summary, shared, evaluated, cpu
 
@@ -252,7 +264,13 @@ def main() -> None:
         cardinal = _monitor(cardinal_db, "flag", *(arg for rule in cardinal_rules for arg in ("--rule", rule)))
         cardinal_db.unlink()
         first = _timed_flag(db)
-        second = _timed_flag(db)  # nothing changed: the nightly steady state
+        second = _timed_flag(db)  # nothing changed
+        con = connect(db)
+        con.execute(NIGHT)
+        log_changed_processes(con, "SELECT ocid FROM processes WHERE hash(ocid || 'night') % 100 = 0")
+        night_changed = con.execute("SELECT count(DISTINCT ocid) FROM process_changes").fetchall()[0][0]
+        con.close()
+        night = _timed_flag(db)  # the nightly steady state: a night's changes
         con = connect(db)
         per_rule = con.execute("SELECT rule_id, status, rows, seconds FROM rule_runs WHERE evaluated_at = "
                                "(SELECT min(evaluated_at) FROM rule_runs) ORDER BY seconds DESC").fetchall()
@@ -260,8 +278,9 @@ def main() -> None:
             "SELECT sum(seconds) FROM rule_runs GROUP BY evaluated_at ORDER BY evaluated_at").fetchall()]
         con.close()
         report = _timed_report(db, Path(tmp) / "report") if args.report else None
-    for label, (seconds, rss, status, summary, shared, evaluated, cpu), in_rules in zip(("first run", "re-run"),
-                                                                                        (first, second), rules_seconds):
+    labels = ("first run", "re-run, nothing changed", f"after a night's changes ({night_changed:,} processes)")
+    for label, (seconds, rss, status, summary, shared, evaluated, cpu), in_rules in zip(labels, (first, second, night),
+                                                                                        rules_seconds):
         print(f"monitor flag, {label}: {seconds:.1f} s wall (process start, shared sets and merge into flags "
               f"included; the rules' own seconds add up to {in_rules:.1f} s, two at a time), peak RSS {rss:.2f} GiB, "
               f"exit {status}; {summary}")
