@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import orjson
 
-from monitor.flags.shared import SharedSet, mentions
+from monitor.flags.shared import NOT_CODE, SharedSet, mentions
 from monitor.store.db import model_tables, sql_ident
 
 # The tables of a process's rows: every row names the process (process_key, or ocid alone for the raw
@@ -38,7 +38,6 @@ SCOPE_SCHEMA = "pm_change_scope"    # the changed ocids and keys (not on any rul
 FULL_SHARE = 0.2                    # beyond this share of the processes changed, rules run on everything
 _CLOCK = re.compile(r"\$as_of\b|\b(now|current_date|current_timestamp|current_time|today|get_current_timestamp|"
                     r"get_current_time|transaction_timestamp|localtimestamp|localtime)\b", re.IGNORECASE)
-_NOT_CODE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
 def incremental_problems(subject: str, query: str, shared: tuple[SharedSet, ...]) -> list[str]:
@@ -48,7 +47,7 @@ def incremental_problems(subject: str, query: str, shared: tuple[SharedSet, ...]
         problems.append(f"only a rule about processes can be evaluated process by process, not one about "
                         f"{subject}s; remove incremental")
     for where, text in [("the query", query)] + [(f"the shared set {s.name}", s.query) for s in shared]:
-        clock = _CLOCK.search(_NOT_CODE.sub(" ", text))
+        clock = _CLOCK.search(NOT_CODE.sub(" ", text))
         if clock:
             problems.append(f"{where} reads the clock ({clock.group(0)}): its flags change with time, not only "
                             "with the data; remove incremental")

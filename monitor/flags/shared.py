@@ -35,13 +35,13 @@ class SharedSet:
 
 
 # comments and string literals, which name no relation
-_NOT_CODE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
+NOT_CODE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
 def mentions(query: str, names: set[str] | dict) -> list[str]:
     """The names (of shared sets) that ``query`` mentions as whole words outside comments and string
     literals, in any letter case as SQL reads them, in sorted order."""
-    words = {word.lower() for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", _NOT_CODE.sub(" ", query))}
+    words = {word.lower() for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", NOT_CODE.sub(" ", query))}
     return sorted(name for name in names if name in words)
 
 
