@@ -11,6 +11,8 @@ version with the first steps done.
 
 from __future__ import annotations
 
+import functools
+
 import os
 import re
 from collections.abc import Iterator
@@ -79,10 +81,13 @@ def _migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-def model_tables() -> set[str]:
-    """The names of the tables the migrations create (and ``schema_migrations``): what rules read."""
+@functools.cache
+def model_tables() -> frozenset[str]:
+    """The names of the tables the migrations create (and ``schema_migrations``): what rules read.
+
+    Read once per process: the migrations are files of the package, and every rule file's check asks."""
     created = {name.lower() for _, _, sql in _migrations() for name in _CREATE_TABLE.findall(sql)}
-    return created | {"schema_migrations"}
+    return frozenset(created | {"schema_migrations"})
 
 
 def latest_schema_version() -> int:
