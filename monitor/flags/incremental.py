@@ -66,9 +66,9 @@ def definition_hash(rule: Any, params: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(definition, default=str, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def copy_changed_rows(con: duckdb.DuckDBPyConnection, database: str, since: int, upto: int) -> int:
+def copy_changed_rows(con: duckdb.DuckDBPyConnection, database: str, since: int, upto: int) -> None:
     """In the sandbox ``con``: the changed ocids and keys (batches ``since`` < n <= ``upto``) and a copy of
-    their rows of every process table, in ``pm_changed``; return the number of changed processes."""
+    their rows of every process table, in ``pm_changed``."""
     con.execute(f"CREATE SCHEMA memory.{SCOPE_SCHEMA}")
     con.execute(f"CREATE SCHEMA memory.{CHANGED_SCHEMA}")
     con.execute(
@@ -85,7 +85,6 @@ def copy_changed_rows(con: duckdb.DuckDBPyConnection, database: str, since: int,
                  else f"ocid IN (SELECT ocid FROM memory.{SCOPE_SCHEMA}.ocids)")
         con.execute(f"CREATE TABLE memory.{CHANGED_SCHEMA}.{sql_ident(table)} AS "
                     f"SELECT *, rowid AS rowid FROM {database}.main.{sql_ident(table)} WHERE {where} ORDER BY rowid")
-    return con.execute(f"SELECT count(*) FROM memory.{SCOPE_SCHEMA}.ocids").fetchall()[0][0]
 
 
 def changed_only(wrapped_sql: str) -> str:
