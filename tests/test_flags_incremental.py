@@ -91,6 +91,16 @@ def test_incremental_evaluation_leaves_the_flags_a_full_one_would(tmp_path, monk
     assert not any(o.changed_only for o in full.outcomes)
     assert flags_table(db) == flags_table(full_db) == flags_table(many_db)
     assert (later.new, later.changed, later.resolved) == (full.new, full.changed, full.resolved)
+    assert not later.unchanged  # every rule with a watermark had changes to see
+
+    # nothing changed since: the rules reading process rows alone are not evaluated, their flags stand, and
+    # those reading the clock, plans or organizations are evaluated again
+    before = flags_table(db)
+    again = evaluate(db, rules, as_of=AS_OF, now=T2 + timedelta(days=1))
+    data_bound = {r.id for r in rules if r.data_bound}
+    assert incremental < data_bound < {r.id for r in rules}
+    assert {o.rule_id for o in again.unchanged} == data_bound and not again.failed
+    assert (again.new, again.changed, again.resolved) == (0, 0, 0) and flags_table(db) == before
 
     with duckdb.connect(str(db), read_only=True) as con:  # not vacuous: the change raised and resolved flags
         raised, resolved = con.execute(
@@ -102,6 +112,11 @@ def test_incremental_evaluation_leaves_the_flags_a_full_one_would(tmp_path, monk
         assert con.execute("SELECT count(DISTINCT change_seq) FROM flag_watermarks").fetchall()[0][0] == 1
 
 
+def rule_runs(db: Path) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT rule_id, status, rows FROM rule_runs ORDER BY evaluated_at, rule_id").fetchall()
+
+
 def test_nothing_changed_nothing_evaluated_and_a_changed_rule_runs_on_everything(tmp_path):
     db = tmp_path / "m.duckdb"
     load_into(db, [RULE_FIXTURES / "cardinal-r003-short-period.jsonl", RULE_FIXTURES / "cardinal-r003-full-period.jsonl"])
@@ -109,12 +124,69 @@ def test_nothing_changed_nothing_evaluated_and_a_changed_rule_runs_on_everything
     first = evaluate(db, rules, now=T1)
     assert first.open == 1 and first.changed_processes is None
     again = evaluate(db, rules, now=T2)
-    assert again.changed_processes == 0 and again.outcomes[0].changed_only and again.outcomes[0].rows == 0
+    assert again.outcomes[0].unchanged and not again.outcomes[0].changed_only
     assert (again.new, again.changed, again.resolved, again.open) == (0, 0, 0, 1)
+    assert rule_runs(db)[-1] == (rules[0].id, "unchanged", None)
     # the same rule with another parameter is another rule: evaluated on every process, and its flag resolved
     other = evaluate(db, rules, now=T2, overrides={rules[0].id: {"threshold": 1}})
-    assert not other.outcomes[0].changed_only and other.changed_processes is None
-    assert other.resolved == 1
+    assert not other.outcomes[0].unchanged and not other.outcomes[0].changed_only and other.changed_processes is None
+    assert other.resolved == 1 and rule_runs(db)[-1] == (rules[0].id, "ok", 0)
+
+
+def test_a_rule_over_all_processes_runs_again_only_when_a_process_changed(tmp_path):
+    """Split purchases compares a buyer's processes, so it is evaluated on all of them, but only when one changed;
+    a rule reading the clock (coverage gap) is evaluated every time."""
+    db = tmp_path / "m.duckdb"
+    fixtures = sorted(RULE_FIXTURES.glob("anomaly-split-purchases*"))
+    load_into(db, fixtures[:1])
+    by_id = {r.id: r for r in load_rules()}
+    split, clock = by_id["anomaly-split-purchases-below-threshold"], by_id["opportunity-coverage-gap"]
+    assert split.data_bound and not split.incremental and not clock.data_bound
+    first = evaluate(db, [split, clock], as_of=AS_OF, now=T1)
+    assert not first.failed and not first.unchanged
+    again = evaluate(db, [split, clock], as_of=AS_OF, now=T2)
+    assert [o.rule_id for o in again.unchanged] == [split.id]
+    load_into(db, fixtures[1:])
+    later = evaluate(db, [split, clock], as_of=AS_OF, now=T2 + timedelta(days=1))
+    assert not later.unchanged and not any(o.changed_only for o in later.outcomes)
+    assert later.new > 0  # the other fixtures' purchases were split: the rule saw them
+
+
+def test_after_a_migration_every_rule_runs_again(tmp_path, monkeypatch):
+    """A migration may rewrite process rows without logging them: a rule's watermark is for one schema version."""
+    db = tmp_path / "m.duckdb"
+    load_into(db, [RULE_FIXTURES / "cardinal-r003-short-period.jsonl"])
+    rules = [r for r in load_rules() if r.id == "cardinal-r003-short-submission-period"]
+    evaluate(db, rules, now=T1)
+    assert evaluate(db, rules, now=T2).unchanged
+    monkeypatch.setattr("monitor.flags.engine.current_schema_version", lambda con: 10_000)
+    after = evaluate(db, rules, now=T2)
+    assert not after.unchanged and not after.outcomes[0].changed_only
+
+
+def test_watermarks_of_deleted_rules_are_dropped_when_every_rule_is_evaluated(tmp_path, run_cli):
+    """Else the oldest watermark would never move, and the change log would never be pruned. `monitor status`
+    names the rule left behind."""
+    db = tmp_path / "m.duckdb"
+    load_into(db, [RULE_FIXTURES / "cardinal-r003-short-period.jsonl"])
+    by_id = {r.id: r for r in load_rules()}
+    r003, r018 = by_id["cardinal-r003-short-submission-period"], by_id["cardinal-r018-single-bid"]
+    evaluate(db, [r003, r018], now=T1)
+    load_into(db, [RULE_FIXTURES / "cardinal-r003-full-period.jsonl"])
+
+    def state() -> tuple[list, int]:
+        with duckdb.connect(str(db), read_only=True) as con:
+            return ([m for (m,) in con.execute("SELECT rule_id FROM flag_watermarks ORDER BY 1").fetchall()],
+                    con.execute("SELECT count(*) FROM process_changes").fetchall()[0][0])
+
+    evaluate(db, [r018], now=T2)  # r003 still exists (monitor flag --rule): its watermark keeps the log
+    marks, logged = state()
+    assert marks == [r003.id, r018.id] and logged > 0
+    code, out, _ = run_cli("--db", db, "status")
+    assert code == 0 and "change log      2 changed process(es) in 2 batch(es)" in out
+    assert f"oldest: {r003.id} at batch 2 (evaluated 2026-11-20T12:00:00+00:00)" in out
+    evaluate(db, [r018], now=T2, all_rules=True)  # r003's file is gone
+    assert state() == ([r018.id], 0)
 
 
 def test_loading_logs_changed_processes_only(tmp_path):
@@ -174,15 +246,23 @@ def test_a_rule_that_cannot_be_incremental_is_refused(tmp_path, subject, query, 
 
 
 def test_flag_command_says_what_ran_on_the_changes(tmp_path, run_cli):
-    db = tmp_path / "m.duckdb"
-    load_into(db, [RULE_FIXTURES / "cardinal-r003-short-period.jsonl"])
+    db = tmp_path / "m.duckdb"  # ten processes, of which one changes below: not more than a fifth
+    standstill = RULE_FIXTURES / "anomaly-contract-signed-during-standstill.jsonl"  # a ProZorro tender and contract
+    load_into(db, [RULE_FIXTURES / "cardinal-r003-short-period.jsonl", standstill]
+              + sorted(RULE_FIXTURES.glob("cardinal-r0[23]*")))
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM processes").fetchall()[0][0] >= 10
     rule = ("--rule", "cardinal-r003-short-submission-period")
     code, out, _ = run_cli("--db", db, "flag", *rule)
     assert code == 0 and out.startswith("1 rule(s) evaluated, 0 failed: 1 new")
     code, out, _ = run_cli("--db", db, "flag", *rule)
-    assert code == 0 and out.startswith("1 rule(s) evaluated (1 incremental on the 0 changed process(es)), 0 failed")
+    assert code == 0 and out.startswith("0 rule(s) evaluated, 1 not evaluated (no process changed since their last "
+                                        "evaluation), 0 failed: 0 new")
     code, out, _ = run_cli("--db", db, "flag", "--full", *rule)
     assert code == 0 and out.startswith("1 rule(s) evaluated, 0 failed: 0 new, 0 changed, 0 resolved, 1 open")
+    load_into(db, [write_lines(tmp_path / "newer.jsonl", [changed_copy(fixture_documents(standstill)[0], 1)])])
+    code, out, _ = run_cli("--db", db, "flag", *rule)
+    assert code == 0 and out.startswith("1 rule(s) evaluated (1 incremental on the 1 changed process(es)), 0 failed")
 
 
 def test_rules_list_names_the_incremental_rules(run_cli):
@@ -192,3 +272,7 @@ def test_rules_list_names_the_incremental_rules(run_cli):
     listed = line.split(": ", 1)[1].split(", ")
     assert "cardinal-r018-single-bid" in listed and "cardinal-r024-price-close-to-winning-bid" not in listed
     assert listed == [r.id for r in load_rules() if r.incremental]
+    line = next(line for line in out.splitlines() if line.startswith("reading process rows alone, "))
+    whole = line.split(": ", 1)[1].split(", ")
+    assert "anomaly-split-purchases-below-threshold" in whole and "cardinal-r018-single-bid" not in whole
+    assert "opportunity-coverage-gap" not in whole  # it reads the clock

@@ -40,7 +40,7 @@ def evaluate_rules(settings: Settings, rule_ids: list[str] | None = None,
                   console=Console(stderr=True), disable=not show_progress(), transient=True) as progress:
         task = progress.add_task("flag rules", total=len(rules))
         return evaluate(settings.db_path, rules, memory_limit=settings.memory_limit, threads=settings.threads,
-                        as_of=as_of or settings.as_of, full=full,
+                        as_of=as_of or settings.as_of, full=full, all_rules=not rule_ids,
                         on_rule=lambda outcome: progress.update(task, advance=1, description=outcome.rule_id))
 
 
@@ -50,14 +50,16 @@ def evaluate_rules(settings: Settings, rule_ids: list[str] | None = None,
               help="The clock the rules read as $as_of (open deadlines, 'last 12 months'); default now, "
                    "or MONITOR_AS_OF / [flags] as_of.")
 @click.option("--full", is_flag=True,
-              help="Evaluate incremental rules on every process too, not only on those changed since their last "
-                   "evaluation.")
+              help="Evaluate every rule on every process: incremental ones not only on the processes changed since "
+                   "their last evaluation, and rules nothing changed for too.")
 @pass_app
 def flag(app, rule_ids: tuple[str, ...], as_of: str | None, full: bool) -> None:
     """Evaluate the rules in rules/flags/ and update the flags table (new, changed, resolved).
 
     Rules marked incremental are evaluated on the processes changed since their last evaluation (all of
     them the first time, after a change of the rule, or with --full); the others on the whole database.
+    A rule reading process rows alone (no clock, plans or organizations) is not evaluated again while no
+    process changed (unless --full): its flags stand.
     """
     try:
         clock = parse_datetime(as_of) if as_of else app.settings.as_of
@@ -69,7 +71,10 @@ def flag(app, rule_ids: tuple[str, ...], as_of: str | None, full: bool) -> None:
     incremental = sum(o.changed_only for o in result.outcomes)
     scope = (f" ({incremental} incremental on the {result.changed_processes:,} changed process(es))"
              if incremental else "")
-    click.echo(f"{len(result.outcomes)} rule(s) evaluated{scope}, {len(result.failed)} failed: {result.new} new, "
+    unchanged = (f", {len(result.unchanged)} not evaluated (no process changed since their last evaluation)"
+                 if result.unchanged else "")
+    click.echo(f"{len(result.outcomes) - len(result.unchanged)} rule(s) evaluated{scope}{unchanged}, "
+               f"{len(result.failed)} failed: {result.new} new, "
                f"{result.changed} changed, {result.resolved} resolved, {result.open} open flags")
     if result.failed:
         raise click.exceptions.Exit(1)

@@ -43,7 +43,8 @@ def _split(path: Path) -> tuple[list[Path], list[Path]]:
 @rules.command("list")
 @click.option("--kind", type=click.Choice(["anomaly", "opportunity"]), help="Only rules of this kind.")
 def list_rules(kind: str | None) -> None:
-    """Every flag rule with its kind, severity, subject and references; which are incremental."""
+    """Every flag rule with its kind, severity, subject and references; which are incremental, and which
+    others are evaluated only when a process changed."""
     try:
         loaded = load_rules(known_categories=known_categories())
     except RuleError as exc:  # bad input, reported as `rules check` does: every problem, exit 2
@@ -64,6 +65,10 @@ def list_rules(kind: str | None) -> None:
     if incremental:
         click.echo(f"incremental, evaluated on the changed processes after their first run ({len(incremental)}): "
                    + ", ".join(incremental))
+    whole = [r.id for r in shown if r.data_bound and not r.incremental]
+    if whole:
+        click.echo(f"reading process rows alone, on every process but only when one changed ({len(whole)}): "
+                   + ", ".join(whole))
 
 
 def _shared_uses(loaded: list) -> list[str]:

@@ -1,4 +1,5 @@
-"""``monitor status``: schema version, row counts, cursors, last runs, quarantine, retry queue."""
+"""``monitor status``: schema version, row counts, open flags, change log, cursors, last runs, quarantine,
+retry queue."""
 
 from __future__ import annotations
 
@@ -90,6 +91,7 @@ def collect_status(con) -> dict[str, Any]:
     ] if "rule_runs" in tables else []
     return {
         "schema_version": current_schema_version(con),
+        "change_log": _change_log(con) if "flag_watermarks" in tables else None,
         "categories": categories,
         "open_flags": open_flags,
         "failed_rules": failed_rules,
@@ -100,6 +102,21 @@ def collect_status(con) -> dict[str, Any]:
         "last_runs": runs,
         "quarantine": {"records": counts.get("quarantine", 0), "by_reason": quarantine_reasons},
         "retry_queue": {"objects": counts.get("fetch_retries", 0), "oldest": retry_queue},
+    }
+
+
+def _change_log(con) -> dict[str, Any]:
+    """The processes logged as changed and not yet seen by every rule with a watermark, and the rule that
+    saw the least (a rule left behind keeps the log from being pruned)."""
+    processes, batches, latest = con.execute(
+        "SELECT count(DISTINCT ocid), count(DISTINCT change_seq), max(change_seq) FROM process_changes").fetchall()[0]
+    oldest = con.execute("SELECT rule_id, change_seq, evaluated_at FROM flag_watermarks "
+                         "ORDER BY change_seq, rule_id LIMIT 1").fetchall()
+    return {
+        "processes": processes, "batches": batches, "latest_batch": latest,
+        "watermarks": con.execute("SELECT count(*) FROM flag_watermarks").fetchall()[0][0],
+        "oldest_watermark": {"rule_id": oldest[0][0], "batch": oldest[0][1], "evaluated_at": oldest[0][2].isoformat()}
+        if oldest else None,
     }
 
 
@@ -133,6 +150,13 @@ def _render_text(info: dict[str, Any], db_path) -> str:
         for f in info["open_flags"]
     ] or ["  (none)"]
     lines += [f"  FAILED at the last run: {f['rule_id']}: {f['error']}" for f in info["failed_rules"]]
+    log = info["change_log"]
+    if log is not None:
+        lines += ["", f"change log      {log['processes']:,} changed process(es) in {log['batches']:,} batch(es) not yet "
+                  f"seen by every rule; {log['watermarks']:,} rule(s) with a watermark"]
+        if log["oldest_watermark"]:
+            mark = log["oldest_watermark"]
+            lines += [f"  oldest: {mark['rule_id']} at batch {mark['batch']:,} (evaluated {mark['evaluated_at']})"]
     lines += ["", "cursors"]
     lines += [f"  {c['source']:<22}{c['cursor'] if c['cursor'] is not None else '(start of the feed)'}  "
               f"({c['updated_at']})" for c in info["cursors"]] or ["  (none yet)"]

@@ -14,7 +14,9 @@ firing gets resolved_at = now. Re-running on unchanged data changes nothing.
 
 Incremental rules (``monitor.flags.incremental``) are evaluated, after their first run, on the processes
 logged as changed since their watermark, and only those processes' flags are merged; the watermarks
-move in the transaction that writes the flags.
+move in the transaction that writes the flags. Any rule whose flags depend on process rows alone (no
+clock, no plans or organizations: ``Rule.data_bound``) keeps a watermark too, and is not evaluated again
+while the change log has nothing past it: its flags stand as they are.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,7 +43,7 @@ from monitor.flags.rules import BUILTIN_AS_OF, Rule
 from monitor.flags.shared import SharedSet
 from monitor.store import connect
 from monitor.store.changes import latest_batch, prune_seen
-from monitor.store.db import sql_ident, sql_literal, transaction
+from monitor.store.db import current_schema_version, sql_ident, sql_literal, transaction
 
 log = structlog.get_logger(__name__)
 
@@ -60,14 +62,17 @@ class RuleOutcome:
     seconds: float = 0.0
     error: str | None = None
     changed_only: bool = False   # evaluated on the changed processes alone (an incremental rule)
+    unchanged: bool = False      # not evaluated: nothing it reads changed since its last evaluation
 
 
 @dataclasses.dataclass(frozen=True)
 class ChangeScope:
-    """The change-log batches ``since`` < n <= ``upto`` and the incremental rules evaluated on their processes."""
+    """The change-log batches ``since`` < n <= ``upto`` and the incremental rules evaluated on their processes;
+    the rules not evaluated at all (``unchanged``: no batch since their last evaluation)."""
     since: int
     upto: int
     rule_ids: frozenset[str]
+    unchanged: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass
@@ -82,6 +87,10 @@ class Evaluation:
     @property
     def failed(self) -> list[RuleOutcome]:
         return [o for o in self.outcomes if o.error]
+
+    @property
+    def unchanged(self) -> list[RuleOutcome]:
+        return [o for o in self.outcomes if o.unchanged]
 
 
 def _rounded(expression: str, kind: Any, depth: int = 0) -> str:
@@ -385,12 +394,14 @@ WHERE resolved_at IS NULL
 
 def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[RuleOutcome],
                 now: datetime, changes: ChangeScope | None = None,
-                watermarks: dict[str, str] | None = None) -> tuple[int, int, int]:
+                watermarks: dict[str, str] | None = None,
+                known_rules: Collection[str] | None = None) -> tuple[int, int, int]:
     """Merge the rows of the rules ``evaluated`` into ``flags``; return (new, changed, resolved).
 
     A rule evaluated on the changed processes alone (``changed_only``) replaces only those processes'
-    flags. In the same transaction the incremental rules in ``watermarks`` (id: definition hash) are
-    marked as having seen the change log up to ``changes.upto``, and the batches all of them saw pruned.
+    flags. In the same transaction the rules in ``watermarks`` (id: definition hash) are marked as having
+    seen the change log up to ``changes.upto``; with ``known_rules`` (every rule there is) the watermarks
+    of other rules (a rule file deleted) are dropped; and the batches every remaining watermark saw are pruned.
     """
     con.register("flag_rows", rows)
     con.register("evaluated_rules", pa.table({
@@ -424,6 +435,10 @@ def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[
                     "definition_hash = excluded.definition_hash, change_seq = excluded.change_seq, "
                     "evaluated_at = excluded.evaluated_at",
                     [(rule_id, digest, changes.upto if changes else 0, now) for rule_id, digest in watermarks.items()])
+            if known_rules is not None:
+                con.execute("DELETE FROM flag_watermarks WHERE NOT list_contains($ids, rule_id)",
+                            {"ids": sorted(known_rules)})
+            if watermarks or known_rules is not None:
                 prune_seen(con)
     finally:
         con.unregister("flag_rows")
@@ -432,63 +447,82 @@ def write_flags(con: duckdb.DuckDBPyConnection, rows: pa.Table, evaluated: list[
 
 
 def _plan_changes(con: duckdb.DuckDBPyConnection, rules: list[Rule], hashes: dict[str, str],
-                  full: bool) -> tuple[ChangeScope | None, int | None]:
-    """Which incremental rules can be evaluated on the changed processes alone, and on how many processes.
+                  full: bool) -> tuple[ChangeScope, int | None]:
+    """Which rules need not run, which incremental rules can be evaluated on the changed processes alone,
+    and on how many processes.
 
-    One whose watermark's definition hash is the current one can, from the oldest of their watermarks
-    (evaluating a process again is harmless); not with ``full``, nor when more than FULL_SHARE of the
-    processes changed (copying them would cost more than running on everything).
+    ``hashes`` holds the definition hashes of the rules whose flags depend on process rows alone. Such a
+    rule with a watermark of its current hash need not run when no batch was logged since: its flags
+    stand. An incremental one with changes since runs on them, from the oldest of those watermarks
+    (evaluating a process again is harmless). Neither with ``full``; and no rule runs on the changes alone
+    when more than FULL_SHARE of the processes changed (copying them would cost more than running on everything).
     """
     upto = latest_batch(con)
     marks = {rule_id: (digest, seq) for rule_id, digest, seq in
              con.execute("SELECT rule_id, definition_hash, change_seq FROM flag_watermarks").fetchall()}
-    ready = frozenset(r.id for r in rules if r.id in hashes and not full and marks.get(r.id, (None,))[0] == hashes[r.id])
+    seen = {} if full else {rule_id: marks[rule_id][1] for rule_id, digest in hashes.items()
+                            if marks.get(rule_id, (None,))[0] == digest}
+    unchanged = frozenset(rule_id for rule_id, seq in seen.items() if seq >= upto)
+    ready = frozenset(r.id for r in rules if r.incremental and r.id in seen and r.id not in unchanged)
     if not ready:
-        return ChangeScope(upto, upto, frozenset()), None
-    since = min(marks[rule_id][1] for rule_id in ready)
+        return ChangeScope(upto, upto, frozenset(), unchanged), None
+    since = min(seen[rule_id] for rule_id in ready)
     changed, processes = con.execute(
         "SELECT (SELECT count(DISTINCT ocid) FROM process_changes WHERE change_seq > $since AND change_seq <= $upto), "
         "(SELECT count(*) FROM processes)", {"since": since, "upto": upto}).fetchall()[0]
     if changed > FULL_SHARE * max(processes, 1):
         log.info("many processes changed: every rule evaluated on the whole database", changed_processes=changed,
                  processes=processes)
-        return ChangeScope(upto, upto, frozenset()), None
-    return ChangeScope(since, upto, ready), changed
+        return ChangeScope(upto, upto, frozenset(), unchanged), None
+    return ChangeScope(since, upto, ready, unchanged), changed
 
 
 def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str, Any]] | None = None,
              now: datetime | None = None, memory_limit: str | None = None, threads: int | None = None,
              as_of: datetime | None = None, on_rule: Callable[[RuleOutcome], None] | None = None,
-             full: bool = False) -> Evaluation:
+             full: bool = False, all_rules: bool = False) -> Evaluation:
     """Evaluate ``rules`` against the database at ``db_path`` and update ``flags``; the path must not be open.
 
     ``as_of`` is the clock the rules read (``$as_of``); ``now`` stamps the flags' history. A pinned
     ``as_of`` (replaying old data week by week, the demo's snapshot) stamps the history too, so the
-    weekly report sees the flags in the week they would have been raised. Incremental rules are evaluated
-    on the processes changed since their last evaluation (``monitor.flags.incremental``), unless ``full``.
+    weekly report sees the flags in the week they would have been raised. Unless ``full``: a rule whose
+    flags depend on process rows alone is not evaluated again while no process changed (``unchanged``),
+    and incremental rules are evaluated on the processes changed since their last evaluation
+    (``monitor.flags.incremental``). ``all_rules`` says ``rules`` are every rule there is: the watermarks
+    of any other (a deleted rule file) are dropped.
     """
     now = now or as_of or datetime.now(timezone.utc)
-    hashes = {r.id: definition_hash(r, {**r.params, **(overrides or {}).get(r.id, {})})
-              for r in rules if r.incremental}
     con = connect(db_path, memory_limit=memory_limit, threads=threads)  # migrate first: the sandbox cannot
     try:
+        version = current_schema_version(con)
+        hashes = {r.id: definition_hash(r, {**r.params, **(overrides or {}).get(r.id, {})}, version)
+                  for r in rules if r.data_bound}
         changes, changed_processes = _plan_changes(con, rules, hashes, full)
     finally:
         con.close()
+    skipped = [RuleOutcome(r.id, unchanged=True) for r in rules if r.id in changes.unchanged]
+    for outcome in skipped:
+        if on_rule:
+            on_rule(outcome)
     started = time.monotonic()
-    rows, outcomes = run_sandboxed(db_path, rules, overrides, as_of, on_rule, memory_limit=memory_limit,
-                                   threads=threads, changes=changes)
+    rows, ran = RESULT_SCHEMA.empty_table(), []
+    if len(skipped) < len(rules):
+        rows, ran = run_sandboxed(db_path, [r for r in rules if r.id not in changes.unchanged], overrides, as_of,
+                                  on_rule, memory_limit=memory_limit, threads=threads, changes=changes)
     sandbox_seconds = time.monotonic() - started
-    evaluated = [o for o in outcomes if not o.error]
+    by_id = {o.rule_id: o for o in ran + skipped}
+    outcomes = [by_id[r.id] for r in rules]
+    evaluated = [o for o in ran if not o.error]
     watermarks = {o.rule_id: hashes[o.rule_id] for o in evaluated if o.rule_id in hashes}
     con = connect(db_path, memory_limit=memory_limit, threads=threads)
     try:
         started = time.monotonic()
-        new, changed, resolved = write_flags(con, rows, evaluated, now, changes, watermarks)
+        new, changed, resolved = write_flags(con, rows, evaluated, now, changes, watermarks,
+                                             [r.id for r in rules] if all_rules else None)
         merge_seconds = time.monotonic() - started
         con.executemany("INSERT INTO rule_runs VALUES (?, ?, ?, ?, ?, ?)",
-                        [(o.rule_id, now, "failed" if o.error else "ok", o.rows, o.seconds, o.error)
-                         for o in outcomes])
+                        [(o.rule_id, now, "failed" if o.error else "unchanged" if o.unchanged else "ok",
+                          None if o.unchanged else o.rows, o.seconds, o.error) for o in outcomes])
         open_flags = con.execute("SELECT count(*) FROM flags WHERE resolved_at IS NULL").fetchone()[0]
     finally:
         con.close()
@@ -496,5 +530,5 @@ def evaluate(db_path: Path, rules: list[Rule], *, overrides: dict[str, dict[str,
     log.info("flags evaluated", rules=len(rules), failed=len(result.failed), new=new, changed=changed,
              resolved=resolved, open=open_flags, sandbox_seconds=round(sandbox_seconds, 2),
              merge_seconds=round(merge_seconds, 2), changed_only=len(changes.rule_ids),
-             changed_processes=changed_processes)
+             changed_processes=changed_processes, unchanged=len(skipped))
     return result

@@ -46,6 +46,13 @@ def incremental_problems(subject: str, query: str, shared: tuple[SharedSet, ...]
     if subject != "process":
         problems.append(f"only a rule about processes can be evaluated process by process, not one about "
                         f"{subject}s; remove incremental")
+    return problems + data_problems(query, shared)
+
+
+def data_problems(query: str, shared: tuple[SharedSet, ...]) -> list[str]:
+    """Why flags of this query and shared sets may change while no process's rows do (empty: they cannot, so
+    the rule need not run again while the change log has nothing new, whatever its subject)."""
+    problems = []
     for where, text in [("the query", query)] + [(f"the shared set {s.name}", s.query) for s in shared]:
         clock = _CLOCK.search(NOT_CODE.sub(" ", text))
         if clock:
@@ -58,11 +65,13 @@ def incremental_problems(subject: str, query: str, shared: tuple[SharedSet, ...]
     return problems
 
 
-def definition_hash(rule: Any, params: dict[str, Any]) -> str:
-    """A hash of everything a rule's flags depend on besides the data: a change means evaluating it on all."""
+def definition_hash(rule: Any, params: dict[str, Any], schema_version: int) -> str:
+    """A hash of everything a rule's flags depend on besides the data: a change means evaluating it on all.
+
+    The schema version is part of it: a migration may rewrite process rows without logging them."""
     definition = {"id": rule.id, "kind": rule.kind, "severity": rule.severity, "subject": rule.subject,
                   "categories": list(rule.categories), "query": rule.query, "params": params,
-                  "shared": [each.query for each in rule.shared]}
+                  "shared": [each.query for each in rule.shared], "schema_version": schema_version}
     return hashlib.sha256(orjson.dumps(definition, default=str, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from monitor.flags.incremental import incremental_problems
+from monitor.flags.incremental import data_problems, incremental_problems
 from monitor.flags.shared import SHARED_FOLDER, SharedSet, load_shared, needed_by
 from monitor.flags.sqlcheck import check_sql
 from monitor.reference import PROJECT_ROOT
@@ -85,6 +85,7 @@ class Rule:
     path: Path
     shared: tuple[SharedSet, ...] = ()   # the shared sets the query reads, each after those it reads
     incremental: bool = False            # flags on a process depend on its rows alone (monitor.flags.incremental)
+    data_bound: bool = False             # flags depend on process rows alone, no clock: they stand while none changes
 
 
 def _validate(path: Path, document: Any, problems: list[str], sets: dict[str, SharedSet]) -> Rule | None:
@@ -128,6 +129,7 @@ def _validate(path: Path, document: Any, problems: list[str], sets: dict[str, Sh
         description=document["description"], falsepositives=tuple(document.get("falsepositives") or []),
         query=document["query"], examples=tuple(dict(e) for e in document.get("examples") or []), path=path,
         shared=shared, incremental=document.get("incremental") is True,
+        data_bound=not data_problems(document["query"], shared),
     )
 
 

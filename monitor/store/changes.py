@@ -3,7 +3,8 @@
 Whatever writes a process's rows (the normalizer) or its classifications (the classifier) logs the
 ocids it wrote, as one numbered batch, in the transaction that wrote them. The flag engine reads the
 log to evaluate incremental rules only on the processes changed since their last evaluation
-(``flag_watermarks``), and prunes the batches every such rule has seen. Logging more processes than
+(``flag_watermarks``), and to leave alone rules that read process rows alone while nothing changed; it
+prunes the batches every rule with a watermark has seen. Logging more processes than
 changed costs time, never correctness; logging fewer would leave their flags stale, so a writer of
 process rows must log.
 """
@@ -36,7 +37,9 @@ def latest_batch(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def prune_seen(con: duckdb.DuckDBPyConnection) -> int:
-    """Delete the batches every incremental rule with a watermark has seen; return the rows deleted."""
+    """Delete the batches every rule with a watermark has seen (all of them when no rule has one: a rule
+    that gets a watermark is evaluated on everything first); return the rows deleted."""
     return con.execute(
-        "DELETE FROM process_changes WHERE change_seq <= (SELECT min(change_seq) FROM flag_watermarks)"
+        "DELETE FROM process_changes WHERE change_seq <= coalesce((SELECT min(change_seq) FROM flag_watermarks), "
+        "(SELECT max(change_seq) FROM process_changes))"
     ).fetchall()[0][0]
