@@ -152,14 +152,17 @@ def test_a_rule_over_all_processes_runs_again_only_when_a_process_changed(tmp_pa
     assert later.new > 0  # the other fixtures' purchases were split: the rule saw them
 
 
-def test_after_a_migration_every_rule_runs_again(tmp_path, monkeypatch):
-    """A migration may rewrite process rows without logging them: a rule's watermark is for one schema version."""
+@pytest.mark.parametrize("upgrade", ["monitor.flags.engine.current_schema_version",
+                                     "monitor.flags.incremental.engine_fingerprint"], ids=["migration", "new-engine"])
+def test_after_a_migration_or_an_upgrade_every_rule_runs_again(tmp_path, monkeypatch, upgrade):
+    """A migration may rewrite process rows without logging them, and a new engine or DuckDB may turn a rule's rows
+    into other flags: a rule's watermark is for one schema version and one engine."""
     db = tmp_path / "m.duckdb"
     load_into(db, [RULE_FIXTURES / "cardinal-r003-short-period.jsonl"])
     rules = [r for r in load_rules() if r.id == "cardinal-r003-short-submission-period"]
     evaluate(db, rules, now=T1)
     assert evaluate(db, rules, now=T2).unchanged
-    monkeypatch.setattr("monitor.flags.engine.current_schema_version", lambda con: 10_000)
+    monkeypatch.setattr(upgrade, lambda *args: "another")
     after = evaluate(db, rules, now=T2)
     assert not after.unchanged and not after.outcomes[0].changed_only
 

@@ -19,8 +19,10 @@ them costs more than it saves, and every rule runs on the whole database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -65,13 +67,23 @@ def data_problems(query: str, shared: tuple[SharedSet, ...]) -> list[str]:
     return problems
 
 
+@functools.cache
+def engine_fingerprint() -> str:
+    """The DuckDB version and a digest of the code that turns a rule's rows into flags (this package's
+    engine, incremental and shared-set modules): after an upgrade, stored flags may not be what it gives."""
+    code = b"".join((Path(__file__).parent / name).read_bytes() for name in ("engine.py", "incremental.py", "shared.py"))
+    return f"duckdb {duckdb.__version__}, code {hashlib.sha256(code).hexdigest()[:16]}"
+
+
 def definition_hash(rule: Any, params: dict[str, Any], schema_version: int) -> str:
     """A hash of everything a rule's flags depend on besides the data: a change means evaluating it on all.
 
-    The schema version is part of it: a migration may rewrite process rows without logging them."""
+    The schema version is part of it (a migration may rewrite process rows without logging them), and so
+    is ``engine_fingerprint()``."""
     definition = {"id": rule.id, "kind": rule.kind, "severity": rule.severity, "subject": rule.subject,
                   "categories": list(rule.categories), "query": rule.query, "params": params,
-                  "shared": [each.query for each in rule.shared], "schema_version": schema_version}
+                  "shared": [each.query for each in rule.shared], "schema_version": schema_version,
+                  "engine": engine_fingerprint()}
     return hashlib.sha256(orjson.dumps(definition, default=str, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
