@@ -42,13 +42,13 @@ _CLOCK = re.compile(r"\$as_of\b|\b(now|current_date|current_timestamp|current_ti
                     r"get_current_time|transaction_timestamp|localtimestamp|localtime)\b", re.IGNORECASE)
 
 
-def incremental_problems(subject: str, query: str, shared: tuple[SharedSet, ...]) -> list[str]:
-    """Why a rule with this subject, query and shared sets cannot be incremental (empty when it can)."""
+def incremental_problems(subject: str, data: list[str]) -> list[str]:
+    """Why a rule with this subject and these ``data_problems`` cannot be incremental (empty when it can)."""
     problems = []
     if subject != "process":
         problems.append(f"only a rule about processes can be evaluated process by process, not one about "
                         f"{subject}s; remove incremental")
-    return problems + data_problems(query, shared)
+    return problems + data
 
 
 def data_problems(query: str, shared: tuple[SharedSet, ...]) -> list[str]:

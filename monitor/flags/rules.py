@@ -117,8 +117,9 @@ def _validate(path: Path, document: Any, problems: list[str], sets: dict[str, Sh
                     problems.append(f"{name}:{key_line(document, 'examples')}: examples.{index}.{key}: fixture "
                                     f"{example[key]!r} not found next to the rule")
     shared = needed_by(document["query"], sets)
+    data = data_problems(document["query"], shared)
     if document.get("incremental") is True:
-        for problem in incremental_problems(str(document.get("subject")), document["query"], shared):
+        for problem in incremental_problems(str(document.get("subject")), data):
             problems.append(f"{name}:{key_line(document, 'incremental')}: incremental: {problem}")
     if len(problems) > before:
         return None
@@ -129,7 +130,7 @@ def _validate(path: Path, document: Any, problems: list[str], sets: dict[str, Sh
         description=document["description"], falsepositives=tuple(document.get("falsepositives") or []),
         query=document["query"], examples=tuple(dict(e) for e in document.get("examples") or []), path=path,
         shared=shared, incremental=document.get("incremental") is True,
-        data_bound=not data_problems(document["query"], shared),
+        data_bound=not data,
     )
 
 
