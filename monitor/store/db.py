@@ -12,7 +12,6 @@ version with the first steps done.
 from __future__ import annotations
 
 import functools
-
 import os
 import re
 from collections.abc import Iterator
