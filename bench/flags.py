@@ -4,6 +4,7 @@
     python bench/flags.py --processes 200000
     python bench/flags.py --report           # then the weekly report of all those flags
     python bench/flags.py --social-share 0.05  # 5 % of processes social (default: about 56 %)
+    python bench/flags.py --memory-limit 8GB   # monitor flag with [store] memory_limit = "8GB" (default 2GB)
 
 Generates processes, lots-free items, bids (0-6 per process), awards, contracts, contract changes,
 complaints and bid documents straight into the tables with SQL (deterministic: values derive from
@@ -199,13 +200,16 @@ UPDATE contracts SET value_amount = round(value_amount * 1.05, 2) WHERE hash(oci
 """
 
 
+CHILD_ENV = dict(os.environ)  # the monitor runs' environment: MONITOR_CONFIG is set by --memory-limit
+
+
 def _monitor(db: Path, *command: str) -> tuple[float, float, int, str, list[dict], float]:
     """``monitor --db DB COMMAND`` in its own process: wall seconds, peak RSS (GiB), exit status, its
     stdout, the events of its JSON log and the CPU seconds it used (user and system, all threads)."""
     started = time.monotonic()
     with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
         child = subprocess.Popen([sys.executable, "-m", "monitor", "--log-format", "json", "--db", str(db), *command],
-                                 stdout=subprocess.PIPE, stderr=log, text=True)
+                                 stdout=subprocess.PIPE, stderr=log, text=True, env=CHILD_ENV)
         stdout = child.stdout.read().strip()
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.monotonic() - started
@@ -241,11 +245,19 @@ def main() -> None:
                              "the opportunity rules' work grows with it")
     parser.add_argument("--report", action="store_true",
                         help="then time monitor report for this week (every flag is new in it)")
+    parser.add_argument("--memory-limit", metavar="LIMIT",
+                        help="DuckDB memory limit of the monitor runs, as [store] memory_limit in a config file of "
+                             "their own (e.g. 8GB; default: the monitor's default, 2GB, or what MONITOR_CONFIG says)")
     args = parser.parse_args()
     if args.social_share is not None and not 0 <= args.social_share <= 1:
         parser.error(f"--social-share is a share of the processes, from 0 to 1, not {args.social_share}")
     print(f"# {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
     with tempfile.TemporaryDirectory() as tmp:
+        if args.memory_limit:
+            config = Path(tmp) / "monitor.toml"
+            config.write_text(f"[store]\nmemory_limit = {json.dumps(args.memory_limit)}\n", encoding="utf-8")
+            CHILD_ENV["MONITOR_CONFIG"] = str(config)
+            print(f"# monitor runs with [store] memory_limit = {json.dumps(args.memory_limit)}")
         db = Path(tmp) / "bench.duckdb"
         con = connect(db)
         started = time.monotonic()
