@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
+from collections.abc import Iterator
 
 import structlog
 
@@ -27,6 +29,21 @@ def terminal_safe(text: str) -> str:
     """Untrusted text (titles, names) for a terminal line: control characters, escape sequences
     included, become a space."""
     return _CONTROL.sub(" ", text)
+
+
+@contextlib.contextmanager
+def side_work_quiet() -> Iterator[None]:
+    """Within it, info lines are not shown: for work done on the side of what a command reports, such as
+    the scratch databases of ``monitor rules test`` (their migrations, classification and evaluation would
+    bury the results). Warnings and errors still show; with -v every line does."""
+    if _state["verbosity"] >= 1:
+        yield
+        return
+    configure_logging(_state["format"], "WARNING")
+    try:
+        yield
+    finally:
+        configure_logging(_state["format"], _LEVELS[_state["verbosity"]])
 
 
 def reset_verbosity() -> None:

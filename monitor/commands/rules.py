@@ -14,6 +14,7 @@ from monitor.commands.flag import known_categories
 from monitor.flags.examples import run_examples
 from monitor.flags.rules import DEFAULT_DIR as FLAG_DIR
 from monitor.flags.rules import RuleError, load_rules
+from monitor.logs import side_work_quiet
 
 
 @click.group()
@@ -123,7 +124,10 @@ def check(path: Path | None) -> None:
 @rules.command("test")
 @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
 def test(path: Path | None) -> None:
-    """Run each rule's examples: fixtures that must and must not be flagged; exit 1 if any fails."""
+    """Run each rule's examples: fixtures that must and must not be flagged; exit 1 if any fails.
+
+    Each fixture is loaded alone into a scratch database; what that database logs (migrations,
+    classification, evaluation) shows with -v only, warnings and errors always."""
     try:
         loaded = load_rules(path or FLAG_DIR, known_categories())
     except RuleError as exc:
@@ -132,7 +136,9 @@ def test(path: Path | None) -> None:
         raise click.exceptions.Exit(2) from exc
     failures = total = 0
     for rule in loaded:
-        for result in run_examples(rule):
+        with side_work_quiet():  # each example's scratch database logs its migrations, classification and flags
+            results = run_examples(rule)
+        for result in results:
             total += 1
             mark = "ok  " if result.passed else "FAIL"
             failures += not result.passed
