@@ -32,14 +32,14 @@ def terminal_safe(text: str) -> str:
 
 
 @contextlib.contextmanager
-def side_work_quiet() -> Iterator[None]:
-    """Within it, info lines are not shown: for work done on the side of what a command reports, such as
-    the scratch databases of ``monitor rules test`` (their migrations, classification and evaluation would
-    bury the results). Warnings and errors still show; with -v every line does."""
+def side_work_quiet(level: str = "WARNING") -> Iterator[None]:
+    """Within it, only lines from ``level`` up are shown: for work done on the side of what a command reports,
+    such as the scratch databases of ``monitor rules test`` (their migrations, classification and evaluation
+    would bury the results). With -v every line is."""
     if _state["verbosity"] >= 1:
         yield
         return
-    configure_logging(_state["format"], "WARNING")
+    configure_logging(_state["format"], level)
     try:
         yield
     finally:

@@ -272,6 +272,18 @@ def test_a_local_set_wins_over_the_shipped_set_of_the_same_name(folder, tmp_path
     assert shipped.shared[0].path == (SHIPPED_SHARED / "bid_once.sql").resolve()
 
 
+def test_rules_check_finds_a_shared_set_that_reads_a_missing_column(folder, capsys):
+    """The set parses as one SELECT, so only evaluating it (on an empty database) shows it cannot run: every
+    rule reading it is reported with the set's file and DuckDB's reason."""
+    write_rule(folder, "reads-set", "SELECT ocid AS subject_id, ocid FROM single_bid_processes")
+    bad = write_set(folder, "single_bid_processes", SINGLE_BID_SET.replace("WHERE number_of_tenderers",
+                                                                           "WHERE number_of_bids"))
+    assert main(["rules", "check", str(folder)]) == 2
+    (problem,) = capsys.readouterr().err.splitlines()
+    assert problem.startswith(f"{folder / 'reads-set.yaml'}:7: query: ")
+    assert f"the shared set single_bid_processes ({bad}) failed" in problem and '"number_of_bids" not found' in problem
+
+
 def test_rules_check_reports_a_bad_shared_set_and_exits_2(folder, capsys):
     write_rule(folder, "reads-set", "SELECT ocid AS subject_id, ocid FROM single_bid_processes")
     write_set(folder, "single_bid_processes", SINGLE_BID_SET)

@@ -11,6 +11,7 @@ from monitor.classify.categories import DEFAULT_DIR as CATEGORY_DIR
 from monitor.classify.categories import CategoryError, category_files, load_categories
 from monitor.cli import BadInput
 from monitor.commands.flag import known_categories
+from monitor.flags.dryrun import dry_run_problems
 from monitor.flags.examples import run_examples
 from monitor.flags.rules import DEFAULT_DIR as FLAG_DIR
 from monitor.flags.rules import RuleError, load_rules
@@ -86,7 +87,8 @@ def _shared_uses(loaded: list) -> list[str]:
 def check(path: Path | None) -> None:
     """Validate flag rules and category files (or only PATH: a file or a folder, wherever it is; a file
     with a top-level `query` is a flag rule, any other a category file); every problem as
-    file:line: key: message, exit 2."""
+    file:line: key: message, exit 2. Valid flag rules are then evaluated on an empty database of the
+    current schema, so a misspelt table or column is found here, not at the first evaluation."""
     problems: list[str] = []
     summary = []
     if path is None:
@@ -112,6 +114,8 @@ def check(path: Path | None) -> None:
                 loaded += load_rules(target, known_categories())
             except RuleError as exc:
                 problems += exc.problems
+        with side_work_quiet("CRITICAL"):  # the empty database's log; a rule's failure is one of the problems
+            problems += dry_run_problems(loaded)
         uses = _shared_uses(loaded)
         summary.append(f"{len(loaded)} flag rule(s) OK" + (f", reading shared sets {', '.join(uses)}" if uses else ""))
     for problem in dict.fromkeys(problems):  # a bad shared set is found again by every rule file read alone
