@@ -116,7 +116,7 @@ def test_rules_list_of_invalid_rule_files_is_bad_input(tmp_path, monkeypatch, ca
     """Like `monitor rules check`: every problem on stderr, exit 2 (bad input), no listing."""
     folder = tmp_path / "flags"
     folder.mkdir()
-    write_rule(folder, "good", "SELECT ocid AS subject_id FROM processes")
+    write_rule(folder, "good", "SELECT ocid AS subject_id, ocid FROM processes")
     bad = write_rule(folder, "writes", "DELETE FROM processes")
     monkeypatch.setattr("monitor.flags.rules.DEFAULT_DIR", folder)
     assert main(["rules", "list"]) == 2
