@@ -3,6 +3,7 @@ schema errors as ``file:line: key: message``, and one error type that carries ev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +44,17 @@ def lines_on_error(load: Callable[[bool], T]) -> T:
         return load(False)
     except RuleFileError:
         return load(True)
+
+
+_QUERY_KEY = re.compile(r"^query\s*:", re.MULTILINE)
+
+
+def query_line(path: Path) -> int | None:
+    """1-based line of the top-level ``query`` key of a rule file, read from its text (so also in a file with
+    a YAML error, and without parsing it again); None when it has none: a category file, never a flag rule."""
+    text = path.read_text(encoding="utf-8")
+    found = _QUERY_KEY.search(text)
+    return text.count("\n", 0, found.start()) + 1 if found else None
 
 
 def key_line(node: Any, key: str | int | None = None) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
@@ -16,6 +15,7 @@ from monitor.flags.examples import run_examples
 from monitor.flags.rules import DEFAULT_DIR as FLAG_DIR
 from monitor.flags.rules import RuleError, load_rules
 from monitor.logs import side_work_quiet
+from monitor.rulefiles import query_line
 
 
 @click.group()
@@ -23,14 +23,11 @@ def rules() -> None:
     """List, check and test the flag rules (rules/flags/) and category files (rules/classify/)."""
 
 
-_QUERY_KEY = re.compile(r"^query\s*:", re.MULTILINE)
-
-
 def is_flag_rule_file(path: Path) -> bool:
     """A flag rule has a top-level ``query``; a category file never does. Read from the text, so a
     file with a YAML error is still told apart (and reported by the right validator)."""
     try:
-        return bool(_QUERY_KEY.search(path.read_text(encoding="utf-8")))
+        return query_line(path) is not None
     except (OSError, UnicodeDecodeError):
         return False
 

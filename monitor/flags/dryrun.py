@@ -6,21 +6,13 @@ the first evaluation."""
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 
 from monitor.flags.engine import run_sandboxed
 from monitor.flags.rules import Rule
+from monitor.rulefiles import query_line
 from monitor.store import connect
-
-_QUERY_KEY = re.compile(r"^query\s*:", re.MULTILINE)
-
-
-def _query_line(path: Path) -> int:
-    text = path.read_text(encoding="utf-8")
-    found = _QUERY_KEY.search(text)
-    return text.count("\n", 0, found.start()) + 1 if found else 1
 
 
 def dry_run_problems(rules: list[Rule]) -> list[str]:
@@ -32,6 +24,6 @@ def dry_run_problems(rules: list[Rule]) -> list[str]:
         connect(empty).close()  # the schema of this version, every migration applied
         _, outcomes = run_sandboxed(empty, rules)
     paths = {rule.id: rule.path for rule in rules}
-    return [f"{paths[o.rule_id]}:{_query_line(paths[o.rule_id])}: query: it fails on the monitor's tables "
+    return [f"{paths[o.rule_id]}:{query_line(paths[o.rule_id]) or 1}: query: it fails on the monitor's tables "
             f"(an empty database of this version): {o.error} - fix the query (tables and columns: README, Tables)"
             for o in outcomes if o.error]
