@@ -192,6 +192,10 @@ def test_watermarks_of_deleted_rules_are_dropped_when_every_rule_is_evaluated(tm
     assert f"oldest: {r003.id} at batch 2 (evaluated 2026-11-20T12:00:00+00:00)" in out
     evaluate(db, [r018], now=T2, all_rules=True)  # r003's file is gone
     assert state() == ([r018.id], 0)
+    code, out, _ = run_cli("--db", db, "status", "--format", "json")  # the log is empty, its batches still counted
+    assert code == 0 and json.loads(out)["change_log"] == {
+        "processes": 0, "batches": 0, "latest_batch": 4, "watermarks": 1,
+        "oldest_watermark": {"rule_id": r018.id, "batch": 4, "evaluated_at": "2026-11-21T12:00:00+00:00"}}
 
 
 def test_loading_logs_changed_processes_only(tmp_path):

@@ -11,6 +11,7 @@ import orjson
 from monitor.classify.categories import CategoryError, load_categories
 from monitor.cli import pass_app
 from monitor.store import connect_read_only, latest_schema_version
+from monitor.store.changes import latest_batch
 from monitor.store.db import current_schema_version
 
 
@@ -108,12 +109,12 @@ def collect_status(con) -> dict[str, Any]:
 def _change_log(con) -> dict[str, Any]:
     """The processes logged as changed and not yet seen by every rule with a watermark, and the rule that
     saw the least (a rule left behind keeps the log from being pruned)."""
-    processes, batches, latest = con.execute(
-        "SELECT count(DISTINCT ocid), count(DISTINCT change_seq), max(change_seq) FROM process_changes").fetchall()[0]
+    processes, batches = con.execute(
+        "SELECT count(DISTINCT ocid), count(DISTINCT change_seq) FROM process_changes").fetchall()[0]
     oldest = con.execute("SELECT rule_id, change_seq, evaluated_at FROM flag_watermarks "
                          "ORDER BY change_seq, rule_id LIMIT 1").fetchall()
     return {
-        "processes": processes, "batches": batches, "latest_batch": latest,
+        "processes": processes, "batches": batches, "latest_batch": latest_batch(con),  # also when the log was pruned
         "watermarks": con.execute("SELECT count(*) FROM flag_watermarks").fetchall()[0][0],
         "oldest_watermark": {"rule_id": oldest[0][0], "batch": oldest[0][1], "evaluated_at": oldest[0][2].isoformat()}
         if oldest else None,
