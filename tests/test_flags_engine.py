@@ -12,8 +12,8 @@ from conftest import write_rule
 from monitor.cli import main
 from monitor.commands import flag as flag_command
 from monitor.flags.engine import evaluate, run_sandboxed
-from monitor.store.changes import log_changed_processes
 from monitor.flags.rules import RuleError, load_rules
+from monitor.store.changes import log_changed_processes
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "flags"
 R018 = Path(__file__).resolve().parent / "fixtures" / "cardinal" / "indicators" / "R018.jsonl"
